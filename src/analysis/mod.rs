@@ -1,0 +1,1 @@
+//! Analyses as persisted jobs: queue, workers, media-selection rules, verdicts.

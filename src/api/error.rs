@@ -1,0 +1,127 @@
+//! The one place where errors of every layer become an HTTP status and an Oz error body
+//! `{"error_code": int, "error_message": str, "details": any}` (spec section 2.16).
+
+use bytes::Bytes;
+use http::{header, Response, StatusCode};
+use http_body_util::Full;
+use serde_json::Value;
+
+/// Oz API error codes (spec 2.16). Kept numeric on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum ErrorCode {
+    Unknown = 0,
+    NotAllowed = 1,
+    NotRealized = 2,
+    InvalidStructure = 3,
+    InvalidValue = 4,
+    InvalidType = 5,
+    AuthNotProvided = 6,
+    AuthInvalid = 7,
+    AuthExpired = 8,
+    AuthForbidden = 9,
+    NotExist = 10,
+    ExternalService = 11,
+    NoContainer = 13,
+    ContainerUnpacking = 14,
+}
+
+/// An error answered to an `/api/...` client. Every handler returns this on failure; the
+/// router serialises it once.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    /// Builds an error with no details.
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    /// Attaches machine-readable details (which field, which limit...).
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// 400, code 3: the request's shape is wrong (missing field, bad JSON, bad multipart).
+    pub fn structure(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidStructure, message)
+    }
+
+    /// 400, code 4: a value is out of range or not allowed.
+    pub fn value(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidValue, message)
+    }
+
+    /// 404, code 10: the object does not exist *for this caller* (tenant isolation answers
+    /// the same as a missing object).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotExist, message)
+    }
+
+    /// 403, code 9: the caller's role may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::AuthForbidden, message)
+    }
+
+    /// 405, code 1.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::NotAllowed, message)
+    }
+
+    /// 501, code 2: documented by the vendor, deliberately not implemented here.
+    pub fn not_realized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, ErrorCode::NotRealized, message)
+    }
+
+    /// 413, code 4: an input exceeded a configured limit.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidValue, message)
+    }
+
+    /// 503, code 0: the server is saturated (full queue); the client may retry later.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unknown, message)
+    }
+
+    /// 500, code 0. The message must not leak internals that help an attacker.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Unknown, message)
+    }
+
+    /// Serialises the Oz error body.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let body = serde_json::json!({
+            "error_code": self.code as i64,
+            "error_message": self.message,
+            "details": self.details,
+        });
+        let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+        *resp.status_mut() = self.status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?}): {}", self.status, self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+// Conversions from each layer's error type live below, one `impl From` per layer.
