@@ -1,10 +1,14 @@
 //! The state every request handler and worker shares, built once by `facelite serve`.
 
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::store::Store;
+use crate::vision::Engine;
 
 /// Shared application state. Handlers reach it through `Ctx::app`.
 pub struct App {
     pub config: Config,
     pub store: Store,
+    pub vision: Arc<Engine>,
 }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod analysis;
 pub mod api;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod media;

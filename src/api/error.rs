@@ -125,3 +125,11 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 // Conversions from each layer's error type live below, one `impl From` per layer.
+
+impl From<crate::accounts::AccountsError> for ApiError {
+    fn from(e: crate::accounts::AccountsError) -> Self {
+        match e {
+            crate::accounts::AccountsError::Store(m) => ApiError::internal(m),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Offline subcommands of the `facelite` binary (besides `serve` and `version`).
+
+pub mod admin;
+pub mod analyze;
