@@ -1,5 +1,7 @@
 //! The REST surface: one module per resource family. [`routes`] is the whole route table.
 
+pub mod authorize;
+pub mod companies_users;
 pub mod error;
 
 use crate::http::router::Route;
@@ -8,6 +10,8 @@ use crate::http::router::Route;
 pub fn routes() -> Vec<Route> {
     let mut r = Vec::new();
     // Each family appends its routes here, e.g. `r.extend(authorize::routes());`
+    r.extend(authorize::routes());
+    r.extend(companies_users::routes());
     r.shrink_to_fit();
     r
 }
