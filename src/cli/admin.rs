@@ -7,6 +7,7 @@
 //! work).
 
 use std::io::BufRead;
+use std::path::PathBuf;
 
 use argh::FromArgs;
 
@@ -25,6 +26,10 @@ pub const PASSWORD_ENV: &str = "FACELITE_NEW_PASSWORD";
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "admin")]
 pub struct AdminCmd {
+    /// data directory holding facelite.redb (default: the configured one, ./facelite-data;
+    /// env FACELITE_DATA_DIR)
+    #[argh(option)]
+    pub data_dir: Option<PathBuf>,
     #[argh(subcommand)]
     pub action: Action,
 }
@@ -125,7 +130,8 @@ fn read_password(flag: Option<String>, stdin: bool) -> CliResult<String> {
 
 /// Runs an admin subcommand against the store in `config.server.data_dir`.
 pub fn run(cmd: AdminCmd, config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let store = Store::open_in(&config.server.data_dir)?;
+    let data_dir = cmd.data_dir.as_ref().unwrap_or(&config.server.data_dir);
+    let store = Store::open_in(data_dir)?;
     let iters = config.auth.pbkdf2_iterations;
     match cmd.action {
         Action::CreateCompany(a) => {
