@@ -233,6 +233,13 @@ fn precheck_create(p: &Principal, draft: &UserDraft) -> Result<(), ApiError> {
         ))
         .into());
     }
+    if let Some(t) = draft.user_type.filter(|t| t.role.is_staff()) {
+        return Err(AccountsError::Forbidden(format!(
+            "your role ({}) may not create {} users",
+            p.role, t.role
+        ))
+        .into());
+    }
     if let Some(Some(c)) = draft.company_id {
         if Some(c) != p.company_id {
             return Err(AccountsError::Forbidden(format!(
