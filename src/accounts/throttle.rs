@@ -17,8 +17,13 @@ pub const MAX_KEYS: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
+    /// SHA-256 (hex) of the lower-cased email: fixed size however long the submitted email.
     Account(String),
     Address(IpAddr),
+}
+
+fn account(email: &str) -> Key {
+    Key::Account(crate::accounts::token::hash(&email.trim().to_lowercase()))
 }
 
 /// Which limit refused a login.
@@ -57,7 +62,7 @@ impl LoginThrottle {
     ) -> Option<(Limited, Duration)> {
         let mut map = self.lock();
         for (key, which) in [
-            (Key::Account(email.trim().to_lowercase()), Limited::Account),
+            (account(email), Limited::Account),
             (Key::Address(addr), Limited::Address),
         ] {
             if let Some(q) = map.get_mut(&key) {
@@ -88,7 +93,7 @@ impl LoginThrottle {
             }
         }
         for key in [
-            Key::Account(email.trim().to_lowercase()),
+            account(email),
             Key::Address(addr),
         ] {
             let q = map.entry(key).or_default();
@@ -100,7 +105,7 @@ impl LoginThrottle {
     /// Forgets the account's failures after a successful login.
     pub fn record_success(&self, email: &str) {
         self.lock()
-            .remove(&Key::Account(email.trim().to_lowercase()));
+            .remove(&account(email));
     }
 }
 
