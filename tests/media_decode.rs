@@ -98,6 +98,11 @@ fn h264_high_with_b_frames() {
 }
 
 #[test]
+fn h264_in_matroska() {
+    check_clip("h264_high.mkv", "ref_h264_high.png", &V20, (320, 240));
+}
+
+#[test]
 fn h264_baseline() {
     check_clip(
         "h264_baseline.mp4",
@@ -218,8 +223,9 @@ fn sniff_decides_media_type_from_magic() {
     ));
 }
 
-const ALL: [&str; 12] = [
+const ALL: [&str; 13] = [
     "h264_high.mp4",
+    "h264_high.mkv",
     "h264_baseline.mp4",
     "h264_frag.mp4",
     "h264_rot90.mp4",
