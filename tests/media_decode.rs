@@ -318,6 +318,14 @@ fn damaged_headers_are_reported_as_corrupt() {
         media::frames(&mp4, &limits4()),
         Err(MediaError::TooLong(_))
     ));
+    // MP4: a zero-sized box inside the sample table (made the MP4 library spin forever).
+    for clip in ["h264_high.mp4", "hevc.mp4"] {
+        let mut mp4 = data(clip);
+        let at = mp4.windows(4).position(|w| w == b"stts").unwrap() - 4;
+        mp4[at..at + 4].copy_from_slice(&0u32.to_be_bytes());
+        let r = media::frames(&mp4, &limits4());
+        assert!(matches!(r, Err(MediaError::Corrupt(_))), "{clip}: {r:?}");
+    }
     // AVI: a chunk size beyond the end.
     let mut avi = data("mjpeg.avi");
     let movi = avi.windows(4).position(|w| w == b"movi").unwrap();
