@@ -187,3 +187,24 @@ impl From<crate::accounts::AccountsError> for ApiError {
         }
     }
 }
+
+impl From<crate::media::MediaError> for ApiError {
+    /// An upload that cannot become frames is the client's problem (4xx): unknown or
+    /// unsupported formats are a wrong type, a broken archive is an unpacking error, limits
+    /// are out-of-range values; `details` names the media error kind.
+    fn from(e: crate::media::MediaError) -> Self {
+        use crate::media::MediaError as M;
+        let (status, code) = match &e {
+            M::UnknownFormat(_) | M::Unsupported(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::InvalidType)
+            }
+            M::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidValue),
+            M::TooManyEntries(_) => (StatusCode::BAD_REQUEST, ErrorCode::ContainerUnpacking),
+            M::Corrupt(_) | M::TooLong(_) | M::NoFrames(_) | M::DeadlineExceeded(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidValue)
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+            .with_details(serde_json::json!({ "media_error": e.kind() }))
+    }
+}
