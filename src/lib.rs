@@ -15,5 +15,6 @@ pub mod config;
 pub mod http;
 pub mod lite;
 pub mod media;
+pub mod serve;
 pub mod store;
 pub mod vision;
