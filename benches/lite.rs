@@ -77,20 +77,29 @@ fn lite(c: &mut Criterion) {
         ..VisionConfig::default()
     })
     .expect("load models");
-    let template = pipeline::template_bytes(
-        pipeline::embed_image(&engine, &a, MAX_PIXELS).expect("extract"),
-    )
-    .expect("template");
+    let template =
+        pipeline::template_bytes(pipeline::embed_image(&engine, &a, MAX_PIXELS).expect("extract"))
+            .expect("template");
 
     let verify_form = Multipart::new()
         .file("sample", "b.jpg", "image/jpeg", &b)
-        .file("bio_template", "a.tpl", "application/octet-stream", &template);
+        .file(
+            "bio_template",
+            "a.tpl",
+            "application/octet-stream",
+            &template,
+        );
     let eac_form = Multipart::new()
         .file("sample_1", "a.jpg", "image/jpeg", &a)
         .file("sample_2", "b.jpg", "image/jpeg", &b);
     let post_form = |path: &str, form: &Multipart| {
         let (ct, body) = form.build();
-        let r = http("POST", &srv.url(path), &[("Content-Type".into(), ct)], &body);
+        let r = http(
+            "POST",
+            &srv.url(path),
+            &[("Content-Type".into(), ct)],
+            &body,
+        );
         assert_eq!(r.status, 200, "{path}: {}", r.text());
     };
     let post_image = |path: &str, body: &[u8]| {
@@ -112,9 +121,8 @@ fn lite(c: &mut Criterion) {
         let eb = pipeline::embed_image(&engine, black_box(&b), MAX_PIXELS).expect("embed");
         pipeline::score(&ea, &eb).expect("score")
     };
-    let local_live = || {
-        pipeline::attack_score(&engine, black_box(&a), MAX_PIXELS, min_face).expect("liveness")
-    };
+    let local_live =
+        || pipeline::attack_score(&engine, black_box(&a), MAX_PIXELS, min_face).expect("liveness");
 
     percentiles("http/verify", samples, http_verify);
     percentiles("inproc/verify", samples, || {

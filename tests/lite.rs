@@ -58,7 +58,9 @@ fn extract(srv: &TestServer, image: &str) -> Vec<u8> {
 fn score_decision(r: &Resp) -> (f64, String) {
     assert_eq!(r.status, 200, "{}", r.text());
     let j = r.json();
-    let s = j["score"].as_f64().unwrap_or_else(|| panic!("score in {j}"));
+    let s = j["score"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("score in {j}"));
     assert!((0.0..=1.0).contains(&s), "score {s} out of range");
     (s, j["decision"].as_str().unwrap_or_default().to_string())
 }
@@ -71,7 +73,9 @@ fn encode_jpeg(img: &image::RgbImage) -> Vec<u8> {
 
 /// A photo with two people: obama.jpg and grace_hopper.jpg side by side.
 fn two_faces_jpeg() -> Vec<u8> {
-    let a = image::load_from_memory(&data("obama.jpg")).unwrap().to_rgb8();
+    let a = image::load_from_memory(&data("obama.jpg"))
+        .unwrap()
+        .to_rgb8();
     let a = image::imageops::resize(&a, 480, 600, image::imageops::FilterType::Triangle);
     let b = image::load_from_memory(&data("grace_hopper.jpg"))
         .unwrap()
@@ -113,9 +117,18 @@ fn version_and_health() {
     assert_eq!(r.status, 200);
     let j = r.json();
     assert_eq!(j["status"], 3, "{j}");
-    assert!(j["message"].as_str().unwrap().contains("no passive liveness model"));
+    assert!(j["message"]
+        .as_str()
+        .unwrap()
+        .contains("no passive liveness model"));
     // ... and detect refuses with a Lite error instead of a score.
-    let r = post_raw(&srv, "/v1/face/liveness/detect", JPEG, &data("obama.jpg"), false);
+    let r = post_raw(
+        &srv,
+        "/v1/face/liveness/detect",
+        JPEG,
+        &data("obama.jpg"),
+        false,
+    );
     let j = lite_err(&r, 503, "LDE-001002");
     assert!(j.get("score").is_none());
 }
@@ -173,7 +186,12 @@ fn one_to_one_methods_agree_and_decide() {
     ));
     assert_eq!((s, d.as_str()), (s_same, "approved"));
     let e = Multipart::new()
-        .file("sample_1", "grace_hopper.jpg", JPEG, &data("grace_hopper.jpg"))
+        .file(
+            "sample_1",
+            "grace_hopper.jpg",
+            JPEG,
+            &data("grace_hopper.jpg"),
+        )
         .file("sample_2", "obama.jpg", JPEG, &data("obama.jpg"));
     let (_, d) = score_decision(&post_form(
         &srv,
@@ -210,7 +228,10 @@ fn one_to_n_is_ranked_with_filenames() {
         assert_eq!(rows.len(), n, "{j}");
         assert_eq!(rows[0].0, want_first, "{j}");
         assert_eq!(rows[0].2, "approved", "{j}");
-        assert!(rows.windows(2).all(|w| w[0].1 >= w[1].1), "not best first: {j}");
+        assert!(
+            rows.windows(2).all(|w| w[0].1 >= w[1].1),
+            "not best first: {j}"
+        );
         for r in &rows[1..] {
             assert_eq!(r.2, "declined", "{j}");
         }
@@ -295,9 +316,10 @@ fn base64_mode_round_trips_and_matches_binary() {
         .text("bio_feature", &text)
         .text("bio_template", &b64.encode(&t2));
     let (s64, d) = score_decision(&post_form(&srv, "/v1/face/pattern/compare", &form, true));
-    let form = Multipart::new()
-        .file("bio_feature", "a", BIN, &bin_t)
-        .file("bio_template", "b", BIN, &t2);
+    let form =
+        Multipart::new()
+            .file("bio_feature", "a", BIN, &bin_t)
+            .file("bio_template", "b", BIN, &t2);
     let (sbin, _) = score_decision(&post_form(&srv, "/v1/face/pattern/compare", &form, false));
     assert_eq!((s64, d.as_str()), (sbin, "approved"));
 
@@ -309,7 +331,13 @@ fn base64_mode_round_trips_and_matches_binary() {
     assert_eq!(s, sbin);
 
     // Not base64 in base64 mode: unreadable sample / template.
-    let r = post_raw(&srv, "/v1/face/pattern/extract", JPEG, b"%%% not base64", true);
+    let r = post_raw(
+        &srv,
+        "/v1/face/pattern/extract",
+        JPEG,
+        b"%%% not base64",
+        true,
+    );
     lite_err(&r, 400, "BPE-002003");
     let form = Multipart::new()
         .text("bio_feature", "%%%")
@@ -326,9 +354,10 @@ fn templates_are_refused_when_tampered_truncated_or_foreign() {
     let srv = TestServer::start();
     let t = extract(&srv, "obama.jpg");
     let compare = |a: &[u8]| {
-        let form = Multipart::new()
-            .file("bio_feature", "a", BIN, a)
-            .file("bio_template", "b", BIN, &t);
+        let form =
+            Multipart::new()
+                .file("bio_feature", "a", BIN, a)
+                .file("bio_template", "b", BIN, &t);
         post_form(&srv, "/v1/face/pattern/compare", &form, false)
     };
     assert_eq!(compare(&t).status, 200);
@@ -356,12 +385,24 @@ fn every_biometry_error_has_its_code_and_status() {
     let t = extract(&srv, "obama.jpg");
     // BPE-002001: wrong request content type (raw and multipart methods).
     lite_err(
-        &post_raw(&srv, "/v1/face/pattern/extract", "text/plain", &data("obama.jpg"), false),
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/extract",
+            "text/plain",
+            &data("obama.jpg"),
+            false,
+        ),
         400,
         "BPE-002001",
     );
     lite_err(
-        &post_raw(&srv, "/v1/face/pattern/verify", JPEG, &data("obama.jpg"), false),
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/verify",
+            JPEG,
+            &data("obama.jpg"),
+            false,
+        ),
         400,
         "BPE-002001",
     );
@@ -374,13 +415,25 @@ fn every_biometry_error_has_its_code_and_status() {
     lite_err(&r, 405, "BPE-002002");
     // BPE-002003: unreadable image (garbage; truncated JPEG; missing part).
     lite_err(
-        &post_raw(&srv, "/v1/face/pattern/extract", JPEG, b"not an image at all", false),
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/extract",
+            JPEG,
+            b"not an image at all",
+            false,
+        ),
         400,
         "BPE-002003",
     );
     let jpg = data("obama.jpg");
     lite_err(
-        &post_raw(&srv, "/v1/face/pattern/extract", JPEG, &jpg[..jpg.len() / 2], false),
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/extract",
+            JPEG,
+            &jpg[..jpg.len() / 2],
+            false,
+        ),
         400,
         "BPE-002003",
     );
@@ -397,18 +450,24 @@ fn every_biometry_error_has_its_code_and_status() {
     );
     assert!(j["message"].as_str().unwrap().contains("sample"), "{j}");
     // BPE-002004: unreadable template.
-    let form = Multipart::new()
-        .file("sample", "s.jpg", JPEG, &jpg)
-        .file("bio_template", "t", BIN, b"\x00\x01\x02");
+    let form = Multipart::new().file("sample", "s.jpg", JPEG, &jpg).file(
+        "bio_template",
+        "t",
+        BIN,
+        b"\x00\x01\x02",
+    );
     lite_err(
         &post_form(&srv, "/v1/face/pattern/verify", &form, false),
         400,
         "BPE-002004",
     );
     // BPE-002005: a part with the wrong content type.
-    let form = Multipart::new()
-        .file("sample", "s.jpg", JPEG, &jpg)
-        .file("bio_template", "t.jpg", JPEG, &t);
+    let form = Multipart::new().file("sample", "s.jpg", JPEG, &jpg).file(
+        "bio_template",
+        "t.jpg",
+        JPEG,
+        &t,
+    );
     let j = lite_err(
         &post_form(&srv, "/v1/face/pattern/verify", &form, false),
         400,
@@ -428,7 +487,13 @@ fn every_biometry_error_has_its_code_and_status() {
     let small = image::imageops::resize(&small, 60, 75, image::imageops::FilterType::Triangle);
     let mut canvas = image::RgbImage::from_pixel(640, 480, image::Rgb([120, 120, 120]));
     image::imageops::overlay(&mut canvas, &small, 300, 200);
-    let r = post_raw(&srv, "/v1/face/pattern/extract", JPEG, &encode_jpeg(&canvas), false);
+    let r = post_raw(
+        &srv,
+        "/v1/face/pattern/extract",
+        JPEG,
+        &encode_jpeg(&canvas),
+        false,
+    );
     assert!(
         r.status == 400,
         "tiny face must not yield a template: {} {}",
@@ -442,18 +507,36 @@ fn every_biometry_error_has_its_code_and_status() {
     );
     let tiny = image::RgbImage::from_pixel(16, 16, image::Rgb([100, 100, 100]));
     lite_err(
-        &post_raw(&srv, "/v1/face/pattern/extract", JPEG, &encode_jpeg(&tiny), false),
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/extract",
+            JPEG,
+            &encode_jpeg(&tiny),
+            false,
+        ),
         400,
         "BPE-003001",
     );
     // BPE-003002: no face.
     lite_err(
-        &post_raw(&srv, "/v1/face/pattern/extract", JPEG, &no_face_jpeg(), false),
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/extract",
+            JPEG,
+            &no_face_jpeg(),
+            false,
+        ),
         400,
         "BPE-003002",
     );
     // BPE-003003: two people.
-    let r = post_raw(&srv, "/v1/face/pattern/extract", JPEG, &two_faces_jpeg(), false);
+    let r = post_raw(
+        &srv,
+        "/v1/face/pattern/extract",
+        JPEG,
+        &two_faces_jpeg(),
+        false,
+    );
     let j = lite_err(&r, 400, "BPE-003003");
     assert_eq!(j["details"]["face_count"], 2, "{j}");
     // Lite error bodies are not Oz bodies.
@@ -478,7 +561,13 @@ fn liveness_with_an_installed_passive_model() {
             .any(|m| m["name"] == "tiny-passive-test"),
         "{v}"
     );
-    let r = post_raw(&srv, "/v1/face/liveness/detect", JPEG, &data("obama.jpg"), false);
+    let r = post_raw(
+        &srv,
+        "/v1/face/liveness/detect",
+        JPEG,
+        &data("obama.jpg"),
+        false,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let j = r.json();
     let score = j["score"].as_f64().unwrap();
@@ -486,17 +575,30 @@ fn liveness_with_an_installed_passive_model() {
     assert_eq!(j["passed"], true, "{j}");
     // Multipart and base64 give the same answer.
     let form = Multipart::new().file("sample", "o.jpg", JPEG, &data("obama.jpg"));
-    assert_eq!(post_form(&srv, "/v1/face/liveness/detect", &form, false).json(), j);
+    assert_eq!(
+        post_form(&srv, "/v1/face/liveness/detect", &form, false).json(),
+        j
+    );
     let b64 = base64::engine::general_purpose::STANDARD.encode(data("obama.jpg"));
     let r = post_raw(&srv, "/v1/face/liveness/detect", JPEG, b64.as_bytes(), true);
     assert_eq!(r.json(), j);
     // LDE- errors.
     lite_err(
-        &post_raw(&srv, "/v1/face/liveness/detect", "video/mp4", &data("obama.jpg"), false),
+        &post_raw(
+            &srv,
+            "/v1/face/liveness/detect",
+            "video/mp4",
+            &data("obama.jpg"),
+            false,
+        ),
         400,
         "LDE-002001",
     );
-    lite_err(&srv.get("/v1/face/liveness/detect", None), 405, "LDE-002002");
+    lite_err(
+        &srv.get("/v1/face/liveness/detect", None),
+        405,
+        "LDE-002002",
+    );
     lite_err(
         &post_raw(&srv, "/v1/face/liveness/detect", JPEG, b"garbage", false),
         400,
@@ -509,12 +611,24 @@ fn liveness_with_an_installed_passive_model() {
         "LDE-002005",
     );
     lite_err(
-        &post_raw(&srv, "/v1/face/liveness/detect", JPEG, &no_face_jpeg(), false),
+        &post_raw(
+            &srv,
+            "/v1/face/liveness/detect",
+            JPEG,
+            &no_face_jpeg(),
+            false,
+        ),
         400,
         "LDE-003002",
     );
     lite_err(
-        &post_raw(&srv, "/v1/face/liveness/detect", JPEG, &two_faces_jpeg(), false),
+        &post_raw(
+            &srv,
+            "/v1/face/liveness/detect",
+            JPEG,
+            &two_faces_jpeg(),
+            false,
+        ),
         400,
         "LDE-003003",
     );
@@ -525,7 +639,13 @@ fn liveness_with_an_installed_passive_model() {
         &[("FACELITE_THRESHOLDS_LIVENESS", "0.1")],
         &["--models-dir", dir],
     );
-    let r = post_raw(&srv, "/v1/face/liveness/detect", JPEG, &data("obama.jpg"), false);
+    let r = post_raw(
+        &srv,
+        "/v1/face/liveness/detect",
+        JPEG,
+        &data("obama.jpg"),
+        false,
+    );
     let j = r.json();
     assert_eq!(j["passed"], false, "{j}");
     assert!((j["score"].as_f64().unwrap() - f64::from(attack)).abs() < 1e-4);
@@ -543,7 +663,13 @@ fn a_broken_model_is_an_internal_error() {
     )
     .unwrap();
     let srv = TestServer::start_with(&[], &["--models-dir", models.path().to_str().unwrap()]);
-    let r = post_raw(&srv, "/v1/face/liveness/detect", JPEG, &data("obama.jpg"), false);
+    let r = post_raw(
+        &srv,
+        "/v1/face/liveness/detect",
+        JPEG,
+        &data("obama.jpg"),
+        false,
+    );
     lite_err(&r, 500, "LDE-001001");
 }
 
@@ -568,7 +694,13 @@ fn operator_band_switch_and_token() {
     let srv = TestServer::start_with(&[("FACELITE_LITE_ENABLED", "false")], &[]);
     let r = srv.get("/version", None);
     assert_eq!(r.status, 404, "{}", r.text());
-    let r = post_raw(&srv, "/v1/face/pattern/extract", JPEG, &data("obama.jpg"), false);
+    let r = post_raw(
+        &srv,
+        "/v1/face/pattern/extract",
+        JPEG,
+        &data("obama.jpg"),
+        false,
+    );
     assert_eq!(r.status, 404);
     drop(srv);
 

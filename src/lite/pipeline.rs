@@ -16,7 +16,10 @@ use crate::vision::{calibrate, Embedding, Engine, Face, VisionError};
 /// Version string of the inference engine, reported as `tfss` by `/version`.
 pub fn engine_version(engine: &Engine) -> String {
     let (id, version) = engine.embedding_model();
-    format!("facelite-vision/{} ({id} {version})", env!("CARGO_PKG_VERSION"))
+    format!(
+        "facelite-vision/{} ({id} {version})",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// Refuses images with several faces, reporting how many were found.
@@ -41,8 +44,12 @@ pub fn embed_image(engine: &Engine, image: &[u8], max_pixels: u64) -> Result<Emb
 
 /// Embedding -> template bytes (the documented format in [`super::template`]).
 pub fn template_bytes(embedding: Embedding) -> Result<Vec<u8>, LiteError> {
-    let t = Template::new(embedding)
-        .map_err(|e| LiteError::new(Kind::Extraction, format!("template could not be built: {e}")))?;
+    let t = Template::new(embedding).map_err(|e| {
+        LiteError::new(
+            Kind::Extraction,
+            format!("template could not be built: {e}"),
+        )
+    })?;
     Ok(t.to_bytes())
 }
 
@@ -111,6 +118,9 @@ pub fn liveness_health(engine: &Engine) -> (i32, String) {
             .unwrap_or_default();
         (0, format!("ready; passive liveness model {name}"))
     } else {
-        (3, crate::vision::liveness::NO_PASSIVE_MODEL_MESSAGE.to_string())
+        (
+            3,
+            crate::vision::liveness::NO_PASSIVE_MODEL_MESSAGE.to_string(),
+        )
     }
 }

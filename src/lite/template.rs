@@ -36,7 +36,9 @@ pub enum TemplateError {
     Empty,
     #[error("not a facelite template (magic bytes missing)")]
     BadMagic,
-    #[error("template format version {0} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "template format version {0} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
     UnsupportedVersion(u16),
     #[error("template is truncated or has trailing bytes: {0}")]
     Length(String),
@@ -95,13 +97,19 @@ impl Template {
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
             return Err(TemplateError::BadMagic);
         }
-        let mut r = Reader { bytes, pos: MAGIC.len() };
+        let mut r = Reader {
+            bytes,
+            pos: MAGIC.len(),
+        };
         let version = u16::from_le_bytes(r.take_array("format version")?);
         if version != FORMAT_VERSION {
             return Err(TemplateError::UnsupportedVersion(version));
         }
         if bytes.len() < CHECK_LEN + r.pos {
-            return Err(TemplateError::Length(format!("{} bytes is too short", bytes.len())));
+            return Err(TemplateError::Length(format!(
+                "{} bytes is too short",
+                bytes.len()
+            )));
         }
         let (body, check) = bytes.split_at(bytes.len() - CHECK_LEN);
         let model_id = r.take_name("model id")?;
@@ -176,7 +184,9 @@ fn check_vector(v: &[f32]) -> Result<(), TemplateError> {
         )));
     }
     if v.iter().any(|x| !x.is_finite()) {
-        return Err(TemplateError::Malformed("vector holds a non-finite value".into()));
+        return Err(TemplateError::Malformed(
+            "vector holds a non-finite value".into(),
+        ));
     }
     Ok(())
 }
@@ -247,7 +257,10 @@ mod tests {
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x01;
-            assert!(Template::from_bytes(&b).is_err(), "flip at byte {i} was accepted");
+            assert!(
+                Template::from_bytes(&b).is_err(),
+                "flip at byte {i} was accepted"
+            );
         }
     }
 
@@ -255,25 +268,37 @@ mod tests {
     fn every_truncation_and_extension_is_refused() {
         let bytes = sample().to_bytes();
         for n in 0..bytes.len() {
-            assert!(Template::from_bytes(&bytes[..n]).is_err(), "prefix of {n} accepted");
+            assert!(
+                Template::from_bytes(&bytes[..n]).is_err(),
+                "prefix of {n} accepted"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(matches!(Template::from_bytes(&longer), Err(TemplateError::Length(_))));
+        assert!(matches!(
+            Template::from_bytes(&longer),
+            Err(TemplateError::Length(_))
+        ));
     }
 
     #[test]
     fn other_version_and_model_are_refused() {
         let mut bytes = sample().to_bytes();
         bytes[4] = 2;
-        assert_eq!(Template::from_bytes(&bytes), Err(TemplateError::UnsupportedVersion(2)));
+        assert_eq!(
+            Template::from_bytes(&bytes),
+            Err(TemplateError::UnsupportedVersion(2))
+        );
         let t = sample();
         assert!(t.require_model("faceapi-recognition", "1").is_ok());
         assert!(matches!(
             t.require_model("faceapi-recognition", "2"),
             Err(TemplateError::ModelMismatch { .. })
         ));
-        assert_eq!(Template::from_bytes(b"\xff\xd8\xff\xe0"), Err(TemplateError::BadMagic));
+        assert_eq!(
+            Template::from_bytes(b"\xff\xd8\xff\xe0"),
+            Err(TemplateError::BadMagic)
+        );
     }
 
     #[test]

@@ -101,7 +101,10 @@ pub async fn compare(ctx: Ctx) -> HandlerResult {
 /// `POST /v1/face/pattern/verify`: `sample` (image) + `bio_template`.
 pub async fn verify(ctx: Ctx) -> HandlerResult {
     serve(ctx, |mut ctx| async move {
-        let fields = [("sample", PartKind::Image), ("bio_template", PartKind::Template)];
+        let fields = [
+            ("sample", PartKind::Image),
+            ("bio_template", PartKind::Template),
+        ];
         let parts = read(&mut ctx, &fields).await?;
         let s = input::single(&parts, "sample", PartKind::Image)?.clone();
         let t = input::single(&parts, "bio_template", PartKind::Template)?.clone();
@@ -176,7 +179,11 @@ pub async fn verify_n(ctx: Ctx) -> HandlerResult {
                 .enumerate()
                 .map(|(i, c)| named(pipeline::read_template(engine, &c.data), c, Some(i)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let p = named(pipeline::embed_image(engine, &probe.data, limit), &probe, None)?;
+            let p = named(
+                pipeline::embed_image(engine, &probe.data, limit),
+                &probe,
+                None,
+            )?;
             let pairs: Vec<(Part, Embedding)> = cands.into_iter().zip(templates).collect();
             score_candidates(&p, &pairs, |(_, e)| Ok(e.clone()))
         })
@@ -189,14 +196,23 @@ pub async fn verify_n(ctx: Ctx) -> HandlerResult {
 /// `POST /v1/face/pattern/extract_and_compare_n`: `sample_1` + repeated `samples_n` (images).
 pub async fn extract_and_compare_n(ctx: Ctx) -> HandlerResult {
     serve(ctx, |mut ctx| async move {
-        let fields = [("sample_1", PartKind::Image), ("samples_n", PartKind::Image)];
+        let fields = [
+            ("sample_1", PartKind::Image),
+            ("samples_n", PartKind::Image),
+        ];
         let parts = read(&mut ctx, &fields).await?;
         let probe = input::single(&parts, "sample_1", PartKind::Image)?.clone();
         let cands = candidates(&ctx, &parts, "samples_n", PartKind::Image)?;
         let (rule, limit) = (rule(&ctx), max_pixels(&ctx));
         let scores = offload(&ctx, move |engine| {
-            let p = named(pipeline::embed_image(engine, &probe.data, limit), &probe, None)?;
-            score_candidates(&p, &cands, |c| pipeline::embed_image(engine, &c.data, limit))
+            let p = named(
+                pipeline::embed_image(engine, &probe.data, limit),
+                &probe,
+                None,
+            )?;
+            score_candidates(&p, &cands, |c| {
+                pipeline::embed_image(engine, &c.data, limit)
+            })
         })
         .await?;
         Ok(ranked(scores, rule))

@@ -35,7 +35,9 @@ pub async fn version(ctx: Ctx) -> HandlerResult {
 pub async fn pattern_health(ctx: Ctx) -> HandlerResult {
     serve(ctx, |ctx| async move {
         let (status, message) = pipeline::pattern_health(&ctx.app.vision);
-        Ok(json(serde_json::json!({ "status": status, "message": message })))
+        Ok(json(
+            serde_json::json!({ "status": status, "message": message }),
+        ))
     })
     .await
 }
@@ -45,7 +47,9 @@ pub async fn pattern_health(ctx: Ctx) -> HandlerResult {
 pub async fn liveness_health(ctx: Ctx) -> HandlerResult {
     serve(ctx, |ctx| async move {
         let (status, message) = pipeline::liveness_health(&ctx.app.vision);
-        Ok(json(serde_json::json!({ "status": status, "message": message })))
+        Ok(json(
+            serde_json::json!({ "status": status, "message": message }),
+        ))
     })
     .await
 }

@@ -60,9 +60,9 @@ fn is_image_type(t: &str) -> bool {
 /// Reads the whole body, turning the router's size refusal into a Lite error.
 async fn read_body(ctx: &mut Ctx, kind: PartKind) -> Result<Bytes, LiteError> {
     let limit = ctx.app.config.limits.max_body_bytes;
-    ctx.body_bytes(limit).await.map_err(|e| {
-        LiteError::new(kind.unreadable(), e.message).with_status(e.status)
-    })
+    ctx.body_bytes(limit)
+        .await
+        .map_err(|e| LiteError::new(kind.unreadable(), e.message).with_status(e.status))
 }
 
 /// Decodes base64 text (standard alphabet, padding optional, whitespace and a `data:` URL
@@ -115,7 +115,10 @@ pub async fn raw_image(ctx: &mut Ctx) -> Result<Bytes, LiteError> {
     let b64 = base64_mode(ctx);
     let body = read_body(ctx, PartKind::Image).await?;
     if body.is_empty() {
-        return Err(LiteError::new(Kind::Sample, "request body is empty; an image was expected"));
+        return Err(LiteError::new(
+            Kind::Sample,
+            "request body is empty; an image was expected",
+        ));
     }
     if b64 {
         decode_base64(&body, PartKind::Image, "request body")
@@ -192,10 +195,18 @@ pub async fn multipart(ctx: &mut Ctx, expect: &Expect<'_>) -> Result<Vec<Part>, 
                 .get("content-transfer-encoding")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("base64"));
-        check_part_type(&name, kind, field.content_type().map(|m| m.essence_str()), part_b64)?;
+        check_part_type(
+            &name,
+            kind,
+            field.content_type().map(|m| m.essence_str()),
+            part_b64,
+        )?;
         let filename = field.file_name().map(str::to_string);
         let data = field.bytes().await.map_err(|e| {
-            LiteError::new(kind.unreadable(), format!("part '{name}' could not be read: {e}"))
+            LiteError::new(
+                kind.unreadable(),
+                format!("part '{name}' could not be read: {e}"),
+            )
         })?;
         let data = if part_b64 {
             decode_base64(&data, kind, &format!("part '{name}'"))?
@@ -203,7 +214,10 @@ pub async fn multipart(ctx: &mut Ctx, expect: &Expect<'_>) -> Result<Vec<Part>, 
             data
         };
         if data.is_empty() {
-            return Err(LiteError::new(kind.unreadable(), format!("part '{name}' is empty")));
+            return Err(LiteError::new(
+                kind.unreadable(),
+                format!("part '{name}' is empty"),
+            ));
         }
         parts.push(Part {
             name,
@@ -289,9 +303,15 @@ mod tests {
         let got = decode_base64(wrapped.as_bytes(), PartKind::Image, "x").unwrap();
         assert_eq!(&got[..], want);
         let unpadded = enc.trim_end_matches('=');
-        assert_eq!(&decode_base64(unpadded.as_bytes(), PartKind::Image, "x").unwrap()[..], want);
+        assert_eq!(
+            &decode_base64(unpadded.as_bytes(), PartKind::Image, "x").unwrap()[..],
+            want
+        );
         let url = format!("data:image/jpeg;base64,{enc}");
-        assert_eq!(&decode_base64(url.as_bytes(), PartKind::Image, "x").unwrap()[..], want);
+        assert_eq!(
+            &decode_base64(url.as_bytes(), PartKind::Image, "x").unwrap()[..],
+            want
+        );
         let err = decode_base64(b"not base64 !!", PartKind::Template, "x").unwrap_err();
         assert_eq!(err.kind, Kind::Template);
     }
@@ -300,7 +320,13 @@ mod tests {
     fn part_types_are_checked_per_field_kind() {
         assert!(check_part_type("s", PartKind::Image, Some("image/jpeg"), false).is_ok());
         assert!(check_part_type("s", PartKind::Image, None, false).is_ok());
-        assert!(check_part_type("t", PartKind::Template, Some("application/octet-stream"), false).is_ok());
+        assert!(check_part_type(
+            "t",
+            PartKind::Template,
+            Some("application/octet-stream"),
+            false
+        )
+        .is_ok());
         let e = check_part_type("t", PartKind::Template, Some("image/jpeg"), false).unwrap_err();
         assert_eq!(e.kind, Kind::PartContentType);
         assert!(check_part_type("t", PartKind::Template, Some("text/plain"), false).is_err());

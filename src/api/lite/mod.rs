@@ -27,24 +27,56 @@ use crate::vision::Engine;
 pub fn routes() -> Vec<Route> {
     let served: [(Method, &'static str, Handler); 11] = [
         (Method::GET, "/version", handler!(info::version)),
-        (Method::GET, "/v1/face/pattern/health", handler!(info::pattern_health)),
-        (Method::GET, "/v1/face/liveness/health", handler!(info::liveness_health)),
-        (Method::POST, "/v1/face/pattern/extract", handler!(biometry::extract)),
-        (Method::POST, "/v1/face/pattern/compare", handler!(biometry::compare)),
-        (Method::POST, "/v1/face/pattern/verify", handler!(biometry::verify)),
+        (
+            Method::GET,
+            "/v1/face/pattern/health",
+            handler!(info::pattern_health),
+        ),
+        (
+            Method::GET,
+            "/v1/face/liveness/health",
+            handler!(info::liveness_health),
+        ),
+        (
+            Method::POST,
+            "/v1/face/pattern/extract",
+            handler!(biometry::extract),
+        ),
+        (
+            Method::POST,
+            "/v1/face/pattern/compare",
+            handler!(biometry::compare),
+        ),
+        (
+            Method::POST,
+            "/v1/face/pattern/verify",
+            handler!(biometry::verify),
+        ),
         (
             Method::POST,
             "/v1/face/pattern/extract_and_compare",
             handler!(biometry::extract_and_compare),
         ),
-        (Method::POST, "/v1/face/pattern/compare_n", handler!(biometry::compare_n)),
-        (Method::POST, "/v1/face/pattern/verify_n", handler!(biometry::verify_n)),
+        (
+            Method::POST,
+            "/v1/face/pattern/compare_n",
+            handler!(biometry::compare_n),
+        ),
+        (
+            Method::POST,
+            "/v1/face/pattern/verify_n",
+            handler!(biometry::verify_n),
+        ),
         (
             Method::POST,
             "/v1/face/pattern/extract_and_compare_n",
             handler!(biometry::extract_and_compare_n),
         ),
-        (Method::POST, "/v1/face/liveness/detect", handler!(liveness::detect)),
+        (
+            Method::POST,
+            "/v1/face/liveness/detect",
+            handler!(liveness::detect),
+        ),
     ];
     let all = [
         Method::GET,
@@ -179,8 +211,18 @@ mod tests {
     #[test]
     fn every_lite_path_answers_every_method() {
         let router = Router::new(routes());
-        for m in [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
-            for p in ["/version", "/v1/face/pattern/verify/", "/v1/face/liveness/detect"] {
+        for m in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ] {
+            for p in [
+                "/version",
+                "/v1/face/pattern/verify/",
+                "/v1/face/liveness/detect",
+            ] {
                 assert!(matches!(router.find(&m, p), Match::Found(..)), "{m} {p}");
             }
         }
