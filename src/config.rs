@@ -141,6 +141,8 @@ pub struct LiteConfig {
     pub require_token: Option<bool>,
     /// Width of the `operator_required` band just below the match threshold (0 = none).
     pub operator_band: f32,
+    /// Most candidates (`templates_n` / `samples_n` parts) one 1:N request may carry.
+    pub max_candidates: usize,
 }
 
 impl Default for LiteConfig {
@@ -149,6 +151,7 @@ impl Default for LiteConfig {
             enabled: true,
             require_token: None,
             operator_band: 0.0,
+            max_candidates: 100,
         }
     }
 }

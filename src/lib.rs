@@ -13,6 +13,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod lite;
 pub mod media;
 pub mod serve;
 pub mod store;

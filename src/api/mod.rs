@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod companies_users;
 pub mod error;
+pub mod lite;
 pub mod system;
 
 use crate::http::router::Route;
@@ -13,5 +14,6 @@ pub fn routes() -> Vec<Route> {
     r.extend(system::routes());
     r.extend(authorize::routes());
     r.extend(companies_users::routes());
+    r.extend(lite::routes());
     r
 }
