@@ -11,4 +11,6 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub vision: Arc<Engine>,
+    /// Media files, analysis queue and workers, webhook wake-up (`crate::analysis::Flow`).
+    pub flow: crate::analysis::Flow,
 }

@@ -15,4 +15,6 @@ pub mod config;
 pub mod http;
 pub mod media;
 pub mod store;
+pub mod upload;
 pub mod vision;
+pub mod webhook;

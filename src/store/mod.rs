@@ -1,5 +1,7 @@
 //! The embedded redb store: one file in the data dir, tables declared in one module.
 
+pub mod files;
+
 use std::path::Path;
 
 /// Handle to the open store. Cheap to share behind `Arc<App>`.
