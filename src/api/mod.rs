@@ -1,6 +1,11 @@
 //! The REST surface: one module per resource family. [`routes`] is the whole route table.
 
+pub mod analyses;
 pub mod error;
+pub mod folders;
+pub mod instant;
+pub mod media;
+pub mod meta_data;
 
 use crate::http::router::Route;
 
@@ -8,6 +13,11 @@ use crate::http::router::Route;
 pub fn routes() -> Vec<Route> {
     let mut r = Vec::new();
     // Each family appends its routes here, e.g. `r.extend(authorize::routes());`
+    r.extend(folders::routes());
+    r.extend(media::routes());
+    r.extend(analyses::routes());
+    r.extend(meta_data::routes());
+    r.extend(instant::routes());
     r.shrink_to_fit();
     r
 }
