@@ -312,3 +312,194 @@ fn store_outcome(
 pub fn media_index(media: &[MediaRec]) -> HashMap<Uuid, &MediaRec> {
     media.iter().map(|m| (m.media_id, m)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::face::{FaceEmbedding, FaceError, FaceObs, SampledFrame};
+    use crate::analysis::instant::MemorySource;
+    use crate::analysis::model::{MediaType, Resolution};
+    use image::RgbImage;
+    use serde_json::json;
+
+    /// A scripted backend: the "identity" of an image is its mean colour; a black image has
+    /// no face; a passive model is present only when `passive` is set.
+    struct Fake {
+        passive: Option<f32>,
+    }
+
+    fn png(rgb: [u8; 3]) -> Vec<u8> {
+        let img = RgbImage::from_pixel(32, 32, image::Rgb(rgb));
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
+        out.into_inner()
+    }
+
+    impl Backend for Fake {
+        fn decode_image(&self, bytes: &[u8]) -> Result<RgbImage, FaceError> {
+            image::load_from_memory(bytes)
+                .map(|i| i.to_rgb8())
+                .map_err(|e| FaceError::Undecodable(e.to_string()))
+        }
+        fn sample_frames(&self, _: &[u8], _: MediaType, _: usize) -> Result<Vec<SampledFrame>, FaceError> {
+            Err(FaceError::Undecodable("no video in this fake".into()))
+        }
+        fn analyze(&self, img: &RgbImage) -> Result<FaceObs, FaceError> {
+            let p = img.get_pixel(0, 0).0;
+            if p == [0, 0, 0] {
+                return Err(FaceError::NoFace);
+            }
+            Ok(FaceObs {
+                face_count: 1,
+                bbox: [0.0, 0.0, 10.0, 10.0],
+                score: 0.9,
+                landmarks5: [[2.0, 3.0], [8.0, 3.0], [5.0, 5.0], [3.0, 8.0], [7.0, 8.0]],
+                embedding: FaceEmbedding {
+                    model_id: "fake".into(),
+                    model_version: "1".into(),
+                    vector: p.iter().map(|c| f32::from(*c) / 255.0).collect(),
+                },
+                quality: 0.5,
+            })
+        }
+        fn passive_liveness(&self, _: &RgbImage, _: &FaceObs) -> Result<f32, FaceError> {
+            self.passive.ok_or(FaceError::NoPassiveModel)
+        }
+        fn mesh(&self, _: &RgbImage, _: &FaceObs) -> Result<Vec<[f32; 2]>, FaceError> {
+            Err(FaceError::Model("no mesh".into()))
+        }
+        fn match_confidence(&self, a: &FaceEmbedding, b: &FaceEmbedding) -> Result<f32, FaceError> {
+            let d: f32 = a.vector.iter().zip(&b.vector).map(|(x, y)| (x - y).abs()).sum();
+            Ok((1.0 - d).max(0.0))
+        }
+    }
+
+    fn media(tags: &[&str]) -> MediaRec {
+        let id = Uuid::new_v4();
+        MediaRec {
+            media_id: id,
+            folder_id: Uuid::nil(),
+            company_id: Uuid::nil(),
+            media_type: MediaType::Image,
+            field_name: "f".into(),
+            original_name: "f.png".into(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            meta_data: json!({}),
+            file_id: id,
+            size: 1,
+            time_created: 0.0,
+            time_updated: 0.0,
+        }
+    }
+
+    fn run(
+        fake: &Fake,
+        kind: AnalysisType,
+        items: &[(MediaRec, Vec<u8>)],
+    ) -> Outcome {
+        let bytes: HashMap<Uuid, Vec<u8>> =
+            items.iter().map(|(m, b)| (m.media_id, b.clone())).collect();
+        let list: Vec<MediaRec> = items.iter().map(|(m, _)| m.clone()).collect();
+        execute(
+            fake,
+            &MemorySource(&bytes),
+            kind,
+            &list,
+            &[],
+            &json!({}),
+            &Config::default(),
+        )
+    }
+
+    #[test]
+    fn still_quality_without_a_passive_model_fails_with_the_documented_reason() {
+        let fake = Fake { passive: None };
+        let out = run(&fake, AnalysisType::Quality, &[(media(&["photo_selfie"]), png([200, 100, 50]))]);
+        assert_eq!(out.state, State::Failed);
+        let msg = out.error_message.unwrap_or_default();
+        assert!(msg.contains("no passive liveness model installed"), "{msg}");
+        assert_eq!(out.media[0].resolution, Resolution::Failed);
+        let with = Fake { passive: Some(0.2) };
+        let out = run(&with, AnalysisType::Quality, &[(media(&[]), png([200, 100, 50]))]);
+        assert_eq!((out.state, out.verdict), (State::Finished, Some(Resolution::Success)));
+        assert!(out.media[0].best_shot.is_some());
+        let attack = Fake { passive: Some(0.7) };
+        let out = run(&attack, AnalysisType::Quality, &[(media(&[]), png([200, 100, 50]))]);
+        assert_eq!(out.verdict, Some(Resolution::Declined));
+    }
+
+    #[test]
+    fn quality_with_only_document_photos_fails_as_no_eligible_media() {
+        let fake = Fake { passive: Some(0.1) };
+        let out = run(&fake, AnalysisType::Quality, &[(media(&["photo_id", "photo_id_front"]), png([9, 9, 9]))]);
+        assert_eq!(out.state, State::Failed);
+        assert!(out.error_message.unwrap_or_default().contains("no eligible media"));
+    }
+
+    #[test]
+    fn biometry_reports_the_worst_pair_and_fails_without_faces() {
+        let fake = Fake { passive: None };
+        let same = run(
+            &fake,
+            AnalysisType::Biometry,
+            &[(media(&[]), png([200, 100, 50])), (media(&[]), png([200, 100, 50]))],
+        );
+        assert_eq!(same.verdict, Some(Resolution::Success));
+        let three = run(
+            &fake,
+            AnalysisType::Biometry,
+            &[
+                (media(&[]), png([200, 100, 50])),
+                (media(&[]), png([200, 100, 50])),
+                (media(&[]), png([100, 100, 50])),
+            ],
+        );
+        assert_eq!(three.verdict, Some(Resolution::Declined));
+        let min = three.results_data["min_confidence"].as_f64().expect("min");
+        let max = three.results_data["max_confidence"].as_f64().expect("max");
+        assert!(min < 0.85 && max > 0.99, "{min} {max}");
+        assert_eq!(three.results_data["pairs"].as_array().map(Vec::len), Some(3));
+        let one = run(&fake, AnalysisType::Biometry, &[(media(&[]), png([1, 2, 3]))]);
+        assert_eq!(one.state, State::Failed);
+        let noface = run(
+            &fake,
+            AnalysisType::Biometry,
+            &[(media(&[]), png([200, 100, 50])), (media(&[]), png([0, 0, 0]))],
+        );
+        assert_eq!(noface.state, State::Failed);
+        assert!(noface.error_message.unwrap_or_default().contains("no face"));
+    }
+
+    #[test]
+    fn outcomes_become_records_with_best_shot_files() {
+        let fake = Fake { passive: Some(0.1) };
+        let out = run(&fake, AnalysisType::Quality, &[(media(&[]), png([200, 100, 50]))]);
+        let mut a = AnalysisRec {
+            analysis_id: Uuid::new_v4(),
+            folder_id: Uuid::nil(),
+            company_id: Uuid::nil(),
+            group_id: Uuid::nil(),
+            analysis_type: AnalysisType::Quality,
+            state: State::Processing,
+            resolution_status: Resolution::Processing,
+            requested_media: vec![],
+            source_media: vec![],
+            params: json!({}),
+            meta_data: json!({}),
+            results_data: json!({}),
+            results_media: vec![],
+            error_message: None,
+            resolution_endpoint: None,
+            time_created: 0.0,
+            time_updated: 0.0,
+        };
+        let shots = apply_outcome(&mut a, out);
+        assert_eq!(a.state, State::Finished);
+        assert_eq!(a.resolution_status, Resolution::Success);
+        assert_eq!(shots.len(), 1);
+        assert_eq!(a.results_media[0].output_images[0].file_id, shots[0].0);
+        assert!(a.results_media[0].results_data["confidence_spoofing"].is_number());
+    }
+}
