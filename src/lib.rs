@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod media;
+pub mod serve;
 pub mod store;
 pub mod upload;
 pub mod vision;

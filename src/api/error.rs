@@ -55,7 +55,11 @@ impl ApiError {
 
     /// 400, code 3: the request's shape is wrong (missing field, bad JSON, bad multipart).
     pub fn structure(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidStructure, message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidStructure,
+            message,
+        )
     }
 
     /// 400, code 4: a value is out of range or not allowed.
@@ -76,7 +80,11 @@ impl ApiError {
 
     /// 405, code 1.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::NotAllowed, message)
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::NotAllowed,
+            message,
+        )
     }
 
     /// 501, code 2: documented by the vendor, deliberately not implemented here.
@@ -86,7 +94,11 @@ impl ApiError {
 
     /// 413, code 4: an input exceeded a configured limit.
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidValue, message)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidValue,
+            message,
+        )
     }
 
     /// 503, code 0: the server is saturated (full queue); the client may retry later.
@@ -96,7 +108,11 @@ impl ApiError {
 
     /// 500, code 0. The message must not leak internals that help an attacker.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Unknown, message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unknown,
+            message,
+        )
     }
 
     /// Serialises the Oz error body.

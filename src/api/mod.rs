@@ -6,18 +6,18 @@ pub mod folders;
 pub mod instant;
 pub mod media;
 pub mod meta_data;
+pub mod system;
 
 use crate::http::router::Route;
 
 /// Every route the server answers, gathered from each family.
 pub fn routes() -> Vec<Route> {
     let mut r = Vec::new();
-    // Each family appends its routes here, e.g. `r.extend(authorize::routes());`
+    r.extend(system::routes());
     r.extend(folders::routes());
     r.extend(media::routes());
     r.extend(analyses::routes());
     r.extend(meta_data::routes());
     r.extend(instant::routes());
-    r.shrink_to_fit();
     r
 }
