@@ -67,7 +67,7 @@ exercise() {
         -d '{"credentials": {"email": "nobody@example.com", "password": "wrong"}}' || true
     if [[ -s $work/data/initial-admin-password ]]; then
         curl -sS -o /dev/null -X POST "$SERVER_URL/api/authorize/auth/" -H 'Content-Type: application/json' \
-            -d "{\"credentials\": {\"email\": \"${FACELITE_ADMIN_EMAIL:-admin@localhost}\", \"password\": \"$(cat "$work/data/initial-admin-password")\"}}" || true
+            -d "{\"credentials\": {\"email\": \"$(sed -n 's/^email: //p' "$work/data/initial-admin-password")\", \"password\": \"$(sed -n 's/^password: //p' "$work/data/initial-admin-password")\"}}" || true
     fi
     stop_server "$log_file"
 }

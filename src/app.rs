@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::accounts::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::store::Store;
 use crate::vision::Engine;
@@ -13,4 +14,6 @@ pub struct App {
     pub vision: Arc<Engine>,
     /// Media files, analysis queue and workers, webhook wake-up (`crate::analysis::Flow`).
     pub flow: crate::analysis::Flow,
+    /// Failed-login counters (in memory, per account and client address).
+    pub login_throttle: LoginThrottle,
 }

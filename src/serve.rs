@@ -86,13 +86,14 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
         vision.clone(),
         &config,
     ));
-    let flow = crate::analysis::Flow::new(&config, &store.db, backend)
+    let flow = crate::analysis::Flow::new(&config, crate::store::raw::db(&store), backend)
         .map_err(|e| ServeError::Store(e.to_string()))?;
     let app = Arc::new(App {
         config,
         store,
         vision,
         flow,
+        login_throttle: crate::accounts::throttle::LoginThrottle::new(),
     });
     crate::analysis::start(app.clone()).map_err(|e| ServeError::Store(e.to_string()))?;
     let router = Arc::new(Router::new(crate::api::routes()));

@@ -256,7 +256,7 @@ pub async fn parse(
         }
         let (media_type, ext) = sniff(&head).ok_or_else(|| {
             UploadError::Unsupported(format!(
-                "file part `{name}` is not a supported image (JPEG, PNG, WebP, BMP), video (MP4, MOV, WebM, MKV) or ZIP shot set"
+                "file part `{name}` is not a supported image (JPEG, PNG, WebP, BMP), video (MP4, MOV, WebM, MKV, AVI) or ZIP shot set"
             ))
         })?;
         file.media_type = media_type;
@@ -283,38 +283,23 @@ fn multer_error(e: multer::Error) -> UploadError {
     }
 }
 
-/// Media type and stored extension from the first bytes. `None` = not a supported format.
+/// Media type and stored extension from the first bytes (the media layer's magic numbers).
+/// `None` = not a supported format.
 pub fn sniff(head: &[u8]) -> Option<(MediaType, &'static str)> {
-    let starts = |m: &[u8]| head.starts_with(m);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        return Some((MediaType::Image, "jpg"));
-    }
-    if starts(b"\x89PNG\r\n\x1a\n") {
-        return Some((MediaType::Image, "png"));
-    }
-    if starts(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
-        return Some((MediaType::Image, "webp"));
-    }
-    if starts(b"BM") && head.len() >= 26 {
-        return Some((MediaType::Image, "bmp"));
-    }
-    if starts(b"PK\x03\x04") {
-        return Some((MediaType::ShotsSet, "zip"));
-    }
-    if starts(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        return Some((MediaType::Video, "mkv"));
-    }
-    match head.get(4..8) {
-        Some(b"ftyp") => {
-            let brand = head.get(8..12).unwrap_or_default();
-            let ext = if brand == b"qt  " { "mov" } else { "mp4" };
-            Some((MediaType::Video, ext))
+    use crate::media::{Container, ImageFormat, MediaKind};
+    Some(match crate::media::sniff(head).ok()? {
+        MediaKind::Image(ImageFormat::Jpeg) => (MediaType::Image, "jpg"),
+        MediaKind::Image(ImageFormat::Png) => (MediaType::Image, "png"),
+        MediaKind::Image(ImageFormat::WebP) => (MediaType::Image, "webp"),
+        MediaKind::Image(ImageFormat::Bmp) => (MediaType::Image, "bmp"),
+        MediaKind::ShotsSet => (MediaType::ShotsSet, "zip"),
+        MediaKind::Video(Container::Mp4) => {
+            let qt = head.get(8..12) == Some(b"qt  ");
+            (MediaType::Video, if qt { "mov" } else { "mp4" })
         }
-        Some(b"moov") | Some(b"mdat") | Some(b"wide") | Some(b"free") => {
-            Some((MediaType::Video, "mov"))
-        }
-        _ => None,
-    }
+        MediaKind::Video(Container::Matroska) => (MediaType::Video, "mkv"),
+        MediaKind::Video(Container::Avi) => (MediaType::Video, "avi"),
+    })
 }
 
 /// Checks the per-type limits that need more than the first bytes.

@@ -120,7 +120,7 @@ pub async fn run(app: Arc<App>) {
 }
 
 fn ensure_table(app: &App) -> Result<(), RepoError> {
-    let txn = app.store.db.begin_write()?;
+    let txn = crate::store::raw::db(&app.store).begin_write()?;
     txn.open_table(OUTBOX_DUE)?;
     txn.commit()?;
     Ok(())
@@ -151,7 +151,7 @@ async fn deliver_due(app: &Arc<App>) -> Result<Option<f64>, RepoError> {
 }
 
 fn due_batch(app: &App, now: f64, n: usize) -> Result<(Vec<OutboxRec>, Option<f64>), RepoError> {
-    let txn = app.store.db.begin_read()?;
+    let txn = crate::store::raw::db(&app.store).begin_read()?;
     let due = txn.open_table(OUTBOX_DUE)?;
     let outbox = txn.open_table(repo::OUTBOX)?;
     let mut out = Vec::new();
@@ -181,7 +181,7 @@ fn due_batch(app: &App, now: f64, n: usize) -> Result<(Vec<OutboxRec>, Option<f6
 
 fn record_attempt(app: &App, mut rec: OutboxRec, result: Result<u16, String>) -> Result<(), RepoError> {
     let cfg = &app.config.webhooks;
-    let txn = app.store.db.begin_write()?;
+    let txn = crate::store::raw::db(&app.store).begin_write()?;
     {
         let mut due = txn.open_table(OUTBOX_DUE)?;
         due.remove(due_key(rec.next_attempt_at, rec.delivery_id).as_str())?;

@@ -85,7 +85,7 @@ struct StoredSource<'a> {
 
 impl MediaSource for StoredSource<'_> {
     fn bytes(&self, m: &MediaRec) -> Result<Vec<u8>, String> {
-        let rec: FileRec = repo::get(&self.app.store.db, m.file_id)
+        let rec: FileRec = repo::get(crate::store::raw::db(&self.app.store), m.file_id)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "the media file record is missing".to_string())?;
         self.files
@@ -101,7 +101,7 @@ pub struct Stored {
 
 /// Runs one stored job to completion. Errors are store errors; the job then stays queued.
 pub fn run(app: &App, backend: &dyn Backend, files: &FileStore, id: Uuid) -> Result<Stored, RepoError> {
-    let db = &app.store.db;
+    let db = crate::store::raw::db(&app.store);
     let nothing = Stored {
         webhook_queued: false,
     };
@@ -156,7 +156,7 @@ pub fn run(app: &App, backend: &dyn Backend, files: &FileStore, id: Uuid) -> Res
 }
 
 fn drop_job(app: &App, id: Uuid) -> Result<(), RepoError> {
-    let txn = app.store.db.begin_write()?;
+    let txn = crate::store::raw::db(&app.store).begin_write()?;
     repo::delete::<JobRec>(&txn, id)?;
     txn.commit()?;
     Ok(())
@@ -234,7 +234,7 @@ fn store_outcome(
             files.remove(&f.rel_path);
         }
     };
-    let txn = app.store.db.begin_write()?;
+    let txn = crate::store::raw::db(&app.store).begin_write()?;
     // The analysis or folder may have been deleted while it ran.
     let current = repo::get_w::<AnalysisRec>(&txn, id)?;
     let folder_now = repo::get_w::<FolderRec>(&txn, a.folder_id)?;

@@ -81,7 +81,7 @@ pub fn worker_count(config: &Config) -> usize {
 /// Re-queues jobs left by a previous run, starts the workers and the webhook sender. Must be
 /// called from inside the tokio runtime.
 pub fn start(app: Arc<App>) -> Result<(), FlowError> {
-    let mut jobs: Vec<JobRec> = repo::scan(&app.store.db)?;
+    let mut jobs: Vec<JobRec> = repo::scan(crate::store::raw::db(&app.store))?;
     jobs.sort_by(|a, b| a.enqueued_at.total_cmp(&b.enqueued_at));
     if !jobs.is_empty() {
         eprintln!(

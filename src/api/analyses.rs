@@ -262,7 +262,7 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
     let app2 = app.clone();
     let created = tokio::task::spawn_blocking(move || -> Result<Vec<AnalysisRec>, ApiError> {
         let now = now_secs();
-        let txn = app2.store.db.begin_write().map_err(RepoError::from)?;
+        let txn = crate::store::raw::db(&app2.store).begin_write().map_err(RepoError::from)?;
         let mut f: FolderRec = repo::get_w(&txn, id)?
             .ok_or_else(|| ApiError::not_found(format!("folder {id} not found")))?;
         let list = build(&f, &reqs, endpoint, now);
@@ -279,7 +279,7 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
     .map_err(|_| ApiError::internal("analysis task failed"))??;
     let ids: Vec<Uuid> = created.iter().map(|a| a.analysis_id).collect();
     push(reservation, &ids);
-    let media: Vec<MediaRec> = repo::get_many(&app.store.db, &folder.media_ids)?;
+    let media: Vec<MediaRec> = repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
     let idx = crate::analysis::jobs::media_index(&media);
     let base = base_url(&ctx);
     let files = Files::Linked { base: &base };
@@ -292,13 +292,13 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
 
 /// Loads an analysis visible to the caller, or 404.
 pub fn load_analysis(app: &App, scope: &Scope, id: Uuid) -> Result<AnalysisRec, ApiError> {
-    let a: AnalysisRec = repo::get(&app.store.db, id)?
+    let a: AnalysisRec = repo::get(crate::store::raw::db(&app.store), id)?
         .ok_or_else(|| ApiError::not_found(format!("analysis {id} not found")))?;
     scope.check(a, "analysis")
 }
 
 fn render(app: &App, ctx: &Ctx, list: &[AnalysisRec], folder: &FolderRec) -> Result<Vec<Value>, ApiError> {
-    let media: Vec<MediaRec> = repo::get_many(&app.store.db, &folder.media_ids)?;
+    let media: Vec<MediaRec> = repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
     let idx = crate::analysis::jobs::media_index(&media);
     let base = base_url(ctx);
     let files = Files::Linked { base: &base };
@@ -310,7 +310,7 @@ async fn get_one(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "analysis")?;
     let a = load_analysis(&ctx.app, &Scope::of(&p), id)?;
-    let folder: FolderRec = repo::get(&ctx.app.store.db, a.folder_id)?
+    let folder: FolderRec = repo::get(crate::store::raw::db(&ctx.app.store), a.folder_id)?
         .ok_or_else(|| ApiError::not_found(format!("analysis {id} not found")))?;
     let mut v = render(&ctx.app, &ctx, std::slice::from_ref(&a), &folder)?;
     Ok(json_resp(StatusCode::OK, &v.pop().unwrap_or(Value::Null)))
@@ -322,7 +322,7 @@ async fn list(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "folder")?;
     let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
-    let all: Vec<AnalysisRec> = repo::get_many(&ctx.app.store.db, &folder.analysis_ids)?;
+    let all: Vec<AnalysisRec> = repo::get_many(crate::store::raw::db(&ctx.app.store), &folder.analysis_ids)?;
     let set = |k: &str| -> Option<HashSet<String>> {
         let vals: Vec<&str> = ctx
             .query
@@ -398,7 +398,7 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     require_deleter(&p)?;
     let app: Arc<App> = ctx.app.clone();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let txn = app.store.db.begin_write().map_err(RepoError::from)?;
+        let txn = crate::store::raw::db(&app.store).begin_write().map_err(RepoError::from)?;
         let mut rels = Vec::new();
         for r in &a.results_media {
             for img in &r.output_images {

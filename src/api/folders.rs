@@ -91,7 +91,7 @@ pub fn parse_id(s: &str, what: &str) -> Result<Uuid, ApiError> {
 
 /// Loads a folder visible to `scope`, or 404.
 pub fn load_folder(app: &App, scope: &Scope, id: Uuid) -> Result<FolderRec, ApiError> {
-    let f: FolderRec = repo::get(&app.store.db, id)?
+    let f: FolderRec = repo::get(crate::store::raw::db(&app.store), id)?
         .ok_or_else(|| ApiError::not_found(format!("folder {id} not found")))?;
     scope.check(f, "folder")
 }
@@ -122,9 +122,9 @@ pub fn flag(ctx: &Ctx, key: &str) -> bool {
 
 /// Renders a folder with its media (and analyses when asked).
 pub fn render_folder(app: &App, f: &FolderRec, with_analyses: bool, base: &str) -> Result<Value, ApiError> {
-    let media: Vec<MediaRec> = repo::get_many(&app.store.db, &f.media_ids)?;
+    let media: Vec<MediaRec> = repo::get_many(crate::store::raw::db(&app.store), &f.media_ids)?;
     let analyses: Option<Vec<AnalysisRec>> = if with_analyses {
-        Some(repo::get_many(&app.store.db, &f.analysis_ids)?)
+        Some(repo::get_many(crate::store::raw::db(&app.store), &f.analysis_ids)?)
     } else {
         None
     };
@@ -186,6 +186,7 @@ pub fn content_type(ext: &str) -> &'static str {
         "mp4" => "video/mp4",
         "mov" => "video/quicktime",
         "mkv" => "video/x-matroska",
+        "avi" => "video/x-msvideo",
         _ => "application/octet-stream",
     }
 }
@@ -305,7 +306,7 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
                 folder.resolution_status = Resolution::Processing;
                 folder.system_resolution = Resolution::Processing;
             }
-            let db = &app2.store.db;
+            let db = crate::store::raw::db(&app2.store);
             persist_then_commit(&app2, upload, &planned, || {
                 let txn = db.begin_write().map_err(RepoError::from)?;
                 repo::put_new_folder(&txn, &folder)?;
@@ -371,7 +372,7 @@ async fn add_media(mut ctx: Ctx) -> HandlerResult {
     let base = base_url(&ctx);
     let app2 = app.clone();
     let media = tokio::task::spawn_blocking(move || -> Result<Vec<MediaRec>, ApiError> {
-        let db = &app2.store.db;
+        let db = crate::store::raw::db(&app2.store);
         persist_then_commit(&app2, upload, &planned, || {
             let txn = db.begin_write().map_err(RepoError::from)?;
             let mut f: FolderRec = repo::get_w(&txn, id)?
@@ -402,7 +403,7 @@ async fn list_media(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "folder")?;
     let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
-    let media: Vec<MediaRec> = repo::get_many(&ctx.app.store.db, &folder.media_ids)?;
+    let media: Vec<MediaRec> = repo::get_many(crate::store::raw::db(&ctx.app.store), &folder.media_ids)?;
     let base = base_url(&ctx);
     let files = Files::Linked { base: &base };
     let arr: Vec<Value> = media.iter().map(|m| view::media_json(m, &files)).collect();
@@ -432,7 +433,7 @@ async fn delete(ctx: Ctx) -> HandlerResult {
 }
 
 fn delete_folder(app: &Arc<App>, folder: &FolderRec) -> Result<(), ApiError> {
-    let db = &app.store.db;
+    let db = crate::store::raw::db(&app.store);
     let txn = db.begin_write().map_err(RepoError::from)?;
     let mut rels = Vec::new();
     for mid in &folder.media_ids {
@@ -479,15 +480,15 @@ async fn list(ctx: Ctx) -> HandlerResult {
         Scope::All => None,
         Scope::Company(c) => Some(*c),
     };
-    let ids = repo::folder_ids(&app.store.db, company)?;
-    let folders: Vec<FolderRec> = scope.filter(repo::get_many(&app.store.db, &ids)?);
+    let ids = repo::folder_ids(crate::store::raw::db(&app.store), company)?;
+    let folders: Vec<FolderRec> = scope.filter(repo::get_many(crate::store::raw::db(&app.store), &ids)?);
     let mut matched = Vec::new();
     for f in folders {
         if !q.matches_folder(&f) {
             continue;
         }
         if !q.analysis_types.is_empty() {
-            let an: Vec<AnalysisRec> = repo::get_many(&app.store.db, &f.analysis_ids)?;
+            let an: Vec<AnalysisRec> = repo::get_many(crate::store::raw::db(&app.store), &f.analysis_ids)?;
             if !an
                 .iter()
                 .any(|a| q.analysis_types.contains(&a.analysis_type.as_str().to_string()))

@@ -29,7 +29,7 @@ pub fn routes() -> Vec<Route> {
 
 /// Loads a media visible to the caller, or 404.
 pub fn load_media(app: &App, scope: &Scope, id: uuid::Uuid) -> Result<MediaRec, ApiError> {
-    let m: MediaRec = repo::get(&app.store.db, id)?
+    let m: MediaRec = repo::get(crate::store::raw::db(&app.store), id)?
         .ok_or_else(|| ApiError::not_found(format!("media {id} not found")))?;
     scope.check(m, "media")
 }
@@ -73,7 +73,7 @@ async fn patch(mut ctx: Ctx) -> HandlerResult {
     }
     let app2 = app.clone();
     let m = tokio::task::spawn_blocking(move || -> Result<MediaRec, ApiError> {
-        let txn = app2.store.db.begin_write().map_err(RepoError::from)?;
+        let txn = crate::store::raw::db(&app2.store).begin_write().map_err(RepoError::from)?;
         let mut m: MediaRec = repo::get_w(&txn, id)?
             .ok_or_else(|| ApiError::not_found(format!("media {id} not found")))?;
         m.tags = list;
@@ -99,7 +99,7 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     require_deleter(&p)?;
     let app = ctx.app.clone();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let txn = app.store.db.begin_write().map_err(RepoError::from)?;
+        let txn = crate::store::raw::db(&app.store).begin_write().map_err(RepoError::from)?;
         let file: Option<FileRec> = repo::get_w(&txn, m.file_id)?;
         repo::delete::<FileRec>(&txn, m.file_id)?;
         repo::delete::<MediaRec>(&txn, id)?;
@@ -124,7 +124,7 @@ async fn file(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "file")?;
     let app = ctx.app.clone();
-    let rec: FileRec = repo::get(&app.store.db, id)?
+    let rec: FileRec = repo::get(crate::store::raw::db(&app.store), id)?
         .ok_or_else(|| ApiError::not_found(format!("file {id} not found")))?;
     let rec = Scope::of(&p).check(rec, "file")?;
     let bytes = tokio::task::spawn_blocking(move || app.flow.files.read(&rec.rel_path).map(|b| (b, rec)))

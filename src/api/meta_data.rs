@@ -92,7 +92,7 @@ async fn handle<T: HasMeta>(mut ctx: Ctx, op: Op) -> HandlerResult {
     let id: Uuid = parse_id(ctx.param(0)?, T::WHAT)?;
     let app = ctx.app.clone();
     let scope = Scope::of(&p);
-    let mut rec: T = repo::get(&app.store.db, id)?
+    let mut rec: T = repo::get(crate::store::raw::db(&app.store), id)?
         .ok_or_else(|| ApiError::not_found(format!("{} {id} not found", T::WHAT)))?;
     if !scope.allows(rec.owner_company()) {
         return Err(ApiError::not_found(format!("{} {id} not found", T::WHAT)));
@@ -118,7 +118,7 @@ async fn handle<T: HasMeta>(mut ctx: Ctx, op: Op) -> HandlerResult {
 }
 
 fn update<T: HasMeta>(app: &App, id: Uuid, op: Op, body: Option<Map<String, Value>>) -> Result<Value, ApiError> {
-    let txn = app.store.db.begin_write().map_err(RepoError::from)?;
+    let txn = crate::store::raw::db(&app.store).begin_write().map_err(RepoError::from)?;
     let mut rec: T = repo::get_w(&txn, id)?
         .ok_or_else(|| ApiError::not_found(format!("{} {id} not found", T::WHAT)))?;
     let meta = rec.meta();

@@ -1,6 +1,8 @@
 //! The REST surface: one module per resource family. [`routes`] is the whole route table.
 
 pub mod analyses;
+pub mod authorize;
+pub mod companies_users;
 pub mod error;
 pub mod folders;
 pub mod instant;
@@ -19,5 +21,7 @@ pub fn routes() -> Vec<Route> {
     r.extend(analyses::routes());
     r.extend(meta_data::routes());
     r.extend(instant::routes());
+    r.extend(authorize::routes());
+    r.extend(companies_users::routes());
     r
 }
