@@ -186,7 +186,9 @@ pub async fn parse(
         }
         if name == "payload" {
             if payload_raw.is_some() {
-                return Err(UploadError::Structure("more than one `payload` part".into()));
+                return Err(UploadError::Structure(
+                    "more than one `payload` part".into(),
+                ));
             }
             let mut buf = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
@@ -247,7 +249,9 @@ pub async fn parse(
                         .await
                         .map_err(|e| UploadError::Io(e.to_string()))?;
                 }
-                f.flush().await.map_err(|e| UploadError::Io(e.to_string()))?;
+                f.flush()
+                    .await
+                    .map_err(|e| UploadError::Io(e.to_string()))?;
             }
         }
         file.size = size;
@@ -272,9 +276,9 @@ pub async fn parse(
 
 fn multer_error(e: multer::Error) -> UploadError {
     match e {
-        multer::Error::StreamSizeExceeded { limit } => UploadError::TooLarge(format!(
-            "the upload exceeds the limit of {limit} bytes"
-        )),
+        multer::Error::StreamSizeExceeded { limit } => {
+            UploadError::TooLarge(format!("the upload exceeds the limit of {limit} bytes"))
+        }
         multer::Error::FieldSizeExceeded { limit, field_name } => UploadError::TooLarge(format!(
             "file part `{}` exceeds the limit of {limit} bytes per file",
             field_name.unwrap_or_default()
@@ -336,7 +340,9 @@ fn validate(file: &UploadedFile, limits: &LimitsConfig) -> Result<(), UploadErro
                 )));
             }
             if zip.is_empty() {
-                return Err(UploadError::Value(format!("shot set `{name}` is an empty ZIP")));
+                return Err(UploadError::Value(format!(
+                    "shot set `{name}` is an empty ZIP"
+                )));
             }
             let mut inflated: u64 = 0;
             for i in 0..zip.len() {
@@ -358,8 +364,9 @@ fn validate(file: &UploadedFile, limits: &LimitsConfig) -> Result<(), UploadErro
 }
 
 fn parse_payload(raw: &[u8], files: &[UploadedFile]) -> Result<Payload, UploadError> {
-    let v: Value = serde_json::from_slice(raw)
-        .map_err(|e| UploadError::Structure(format!("the `payload` part is not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(raw).map_err(|e| {
+        UploadError::Structure(format!("the `payload` part is not valid JSON: {e}"))
+    })?;
     let Value::Object(mut obj) = v else {
         return Err(UploadError::Structure(
             "the `payload` part must be a JSON object".into(),
@@ -487,7 +494,10 @@ mod tests {
 
     #[test]
     fn sniffs_media_types_from_magic_numbers() {
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some((MediaType::Image, "jpg")));
+        assert_eq!(
+            sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some((MediaType::Image, "jpg"))
+        );
         assert_eq!(sniff(b"PK\x03\x04...."), Some((MediaType::ShotsSet, "zip")));
         assert_eq!(
             sniff(b"\0\0\0\x20ftypisom\0\0\0\0"),

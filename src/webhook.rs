@@ -73,7 +73,10 @@ pub fn enqueue(
                 }
             }
         }
-        due.insert(due_key(rec.next_attempt_at, rec.delivery_id).as_str(), &[][..])?;
+        due.insert(
+            due_key(rec.next_attempt_at, rec.delivery_id).as_str(),
+            &[][..],
+        )?;
     }
     repo::put(txn, &rec)
 }
@@ -169,7 +172,9 @@ fn due_batch(app: &App, now: f64, n: usize) -> Result<(Vec<OutboxRec>, Option<f6
             next = Some(at);
             break;
         }
-        let Some(id) = key.split('/').nth(1) else { continue };
+        let Some(id) = key.split('/').nth(1) else {
+            continue;
+        };
         if let Some(v) = outbox.get(id)? {
             if let Ok(rec) = serde_json::from_slice::<OutboxRec>(v.value()) {
                 out.push(rec);
@@ -179,7 +184,11 @@ fn due_batch(app: &App, now: f64, n: usize) -> Result<(Vec<OutboxRec>, Option<f6
     Ok((out, next))
 }
 
-fn record_attempt(app: &App, mut rec: OutboxRec, result: Result<u16, String>) -> Result<(), RepoError> {
+fn record_attempt(
+    app: &App,
+    mut rec: OutboxRec,
+    result: Result<u16, String>,
+) -> Result<(), RepoError> {
     let cfg = &app.config.webhooks;
     let txn = crate::store::raw::db(&app.store).begin_write()?;
     {
@@ -211,7 +220,10 @@ fn record_attempt(app: &App, mut rec: OutboxRec, result: Result<u16, String>) ->
                 rec.next_attempt_at = now + backoff_secs(cfg, rec.attempts) as f64;
                 rec.last_error = Some(err.clone());
                 let mut due = txn.open_table(OUTBOX_DUE)?;
-                due.insert(due_key(rec.next_attempt_at, rec.delivery_id).as_str(), &[][..])?;
+                due.insert(
+                    due_key(rec.next_attempt_at, rec.delivery_id).as_str(),
+                    &[][..],
+                )?;
                 drop(due);
                 repo::put(&txn, &rec)?;
                 eprintln!(
@@ -258,7 +270,10 @@ async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16
         .uri(path)
         .header(http::header::HOST, authority)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::USER_AGENT, concat!("facelite/", env!("CARGO_PKG_VERSION")));
+        .header(
+            http::header::USER_AGENT,
+            concat!("facelite/", env!("CARGO_PKG_VERSION")),
+        );
     if let Some(secret) = &cfg.secret {
         req = req.header(SIGNATURE_HEADER, signature(secret, body.as_bytes()));
     }

@@ -74,12 +74,17 @@ fn upload_with_tags_and_metadata_then_read_media_and_files() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["customer_session_id"], "sess-42");
     assert_eq!(r.json()["client_iin"], "123");
-    let r = srv.post_json(&format!("/api/media/{mid}/meta_data"), Some(&client), &json!({"k": 1}));
+    let r = srv.post_json(
+        &format!("/api/media/{mid}/meta_data"),
+        Some(&client),
+        &json!({"k": 1}),
+    );
     assert_eq!(r.json(), json!({"k": 1}));
     let r = srv.delete(&format!("/api/media/{mid}/meta_data"), Some(&client));
     assert_eq!(r.json(), json!({}));
     assert_eq!(
-        srv.get(&format!("/api/folders/{fid}/meta_data"), Some(&client)).json()["client_iin"],
+        srv.get(&format!("/api/folders/{fid}/meta_data"), Some(&client))
+            .json()["client_iin"],
         "123"
     );
 }
@@ -91,24 +96,44 @@ fn list_filters_sorting_and_deletion_roles() {
     let (_, client) = company_user(&srv, &admin, "listco", "CLIENT");
     let mut ids = Vec::new();
     for i in 0..3 {
-        let f = form(&[], json!({"folder:meta_data": {"customer_session_id": format!("s{i}")}}));
+        let f = form(
+            &[],
+            json!({"folder:meta_data": {"customer_session_id": format!("s{i}")}}),
+        );
         let r = srv.post_multipart("/api/folders", Some(&client), &f);
         assert_eq!(r.status, 201, "{}", r.text());
         ids.push(r.json()["folder_id"].as_str().expect("id").to_string());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let r = srv.get("/api/folders/?meta_data=customer_session_id==s1", Some(&client));
+    let r = srv.get(
+        "/api/folders/?meta_data=customer_session_id==s1",
+        Some(&client),
+    );
     let items = r.json()["items"].as_array().expect("items").clone();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["folder_id"], ids[1].as_str());
-    let r = srv.get("/api/folders/?meta_data=customer_session_id!=s1", Some(&client));
+    let r = srv.get(
+        "/api/folders/?meta_data=customer_session_id!=s1",
+        Some(&client),
+    );
     assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(2));
-    let r = srv.get("/api/folders/?sorting=time_created%7Basc%7D&limit=2", Some(&client));
+    let r = srv.get(
+        "/api/folders/?sorting=time_created%7Basc%7D&limit=2",
+        Some(&client),
+    );
     let v = r.json();
     assert_eq!(v["total"], 3);
-    let got: Vec<&str> = v["items"].as_array().expect("items").iter().filter_map(|i| i["folder_id"].as_str()).collect();
+    let got: Vec<&str> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["folder_id"].as_str())
+        .collect();
     assert_eq!(got, vec![ids[0].as_str(), ids[1].as_str()]);
-    let r = srv.get("/api/folders/?sorting=time_created%7Bdesc%7D&offset=2", Some(&client));
+    let r = srv.get(
+        "/api/folders/?sorting=time_created%7Bdesc%7D&offset=2",
+        Some(&client),
+    );
     assert_eq!(r.json()["items"][0]["folder_id"], ids[0].as_str());
     let r = srv.get("/api/folders/?resolution_status=INITIAL", Some(&client));
     assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(3));
@@ -116,7 +141,8 @@ fn list_filters_sorting_and_deletion_roles() {
     assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(0));
     let r = srv.get("/api/folders/?time_created.min=99999999999", Some(&client));
     assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(0));
-    srv.get("/api/folders/?sorting=bogus", Some(&client)).assert_error(400, 4);
+    srv.get("/api/folders/?sorting=bogus", Some(&client))
+        .assert_error(400, 4);
     // CLIENT may not delete; CLIENT_ADMIN of the company may.
     srv.delete(&format!("/api/folders/{}", ids[0]), Some(&client))
         .assert_error(403, 9);
@@ -154,7 +180,12 @@ fn refused_uploads_store_nothing() {
         ),
         // Not an image, whatever the client claims.
         (
-            Multipart::new().file("photo1", "a.jpg", "image/jpeg", b"this is not an image at all"),
+            Multipart::new().file(
+                "photo1",
+                "a.jpg",
+                "image/jpeg",
+                b"this is not an image at all",
+            ),
             415,
             5,
             "not a supported",
@@ -204,7 +235,10 @@ fn refused_uploads_store_nothing() {
         &srv.url("/api/folders/"),
         &[
             ("X-Forensic-Access-Token".into(), client.clone()),
-            ("Content-Type".into(), "multipart/form-data; boundary=zzz".into()),
+            (
+                "Content-Type".into(),
+                "multipart/form-data; boundary=zzz".into(),
+            ),
         ],
         b"garbage without boundaries",
     );
@@ -232,7 +266,10 @@ fn tenants_cannot_see_each_others_folders_media_files_or_analyses() {
     let r = srv.post_multipart(
         "/api/folders/",
         Some(&a),
-        &form(&[("p", "a.jpg", &data("obama.jpg"), &["photo_selfie"])], json!({})),
+        &form(
+            &[("p", "a.jpg", &data("obama.jpg"), &["photo_selfie"])],
+            json!({}),
+        ),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let folder = r.json();
@@ -246,7 +283,10 @@ fn tenants_cannot_see_each_others_folders_media_files_or_analyses() {
         &json!({"analyses": [{"type": "quality"}]}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let aid = r.json()[0]["analysis_id"].as_str().expect("aid").to_string();
+    let aid = r.json()[0]["analysis_id"]
+        .as_str()
+        .expect("aid")
+        .to_string();
     for path in [
         format!("/api/folders/{fid}"),
         format!("/api/folders/{fid}/media"),
@@ -259,9 +299,13 @@ fn tenants_cannot_see_each_others_folders_media_files_or_analyses() {
         srv.get(&path, Some(&b)).assert_error(404, 10);
         assert_eq!(srv.get(&path, Some(&a)).status, 200, "{path}");
     }
-    srv.delete(&format!("/api/folders/{fid}"), Some(&b)).assert_error(404, 10);
+    srv.delete(&format!("/api/folders/{fid}"), Some(&b))
+        .assert_error(404, 10);
     let r = srv.get("/api/folders/", Some(&b));
     assert_eq!(r.json()["items"], Value::Array(vec![]));
     // The ADMIN sees everything.
-    assert_eq!(srv.get(&format!("/api/folders/{fid}"), Some(&admin)).status, 200);
+    assert_eq!(
+        srv.get(&format!("/api/folders/{fid}"), Some(&admin)).status,
+        200
+    );
 }

@@ -15,10 +15,16 @@ fn uploads_survive_kill9_and_processing_jobs_resume() {
     let (_, t) = company_user(&srv, &admin, "durable", "CLIENT");
     let a = data("obama.jpg");
     let b = data("obama2.jpg");
-    let f = form(&[("a", "a.jpg", &a, &[]), ("b", "b.jpg", &b, &[])], json!({}));
+    let f = form(
+        &[("a", "a.jpg", &a, &[]), ("b", "b.jpg", &b, &[])],
+        json!({}),
+    );
     let folder = srv.post_multipart("/api/folders/", Some(&t), &f).json();
     let fid = folder["folder_id"].as_str().expect("id").to_string();
-    let url = folder["media"][0]["original_url"].as_str().expect("url").to_string();
+    let url = folder["media"][0]["original_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
     let path = url[url.find("/api/").expect("path")..].to_string();
     // Several analyses on one worker: most are still queued or running when the server dies.
     let r = srv.post_json(
@@ -38,7 +44,9 @@ fn uploads_survive_kill9_and_processing_jobs_resume() {
         .map(|x| x["analysis_id"].as_str().expect("id").to_string())
         .collect();
     let srv = srv.crash_and_restart();
-    let t = srv.login("durable-client@example.test", "a-long-test-password-1").0;
+    let t = srv
+        .login("durable-client@example.test", "a-long-test-password-1")
+        .0;
     // The upload is intact.
     let got = srv.get(&path, Some(&t));
     assert_eq!(got.status, 200);
@@ -59,10 +67,14 @@ fn uploads_survive_kill9_and_processing_jobs_resume() {
         log.contains("resuming"),
         "the restart resumed the PROCESSING jobs: {log}"
     );
-    let folder = srv.get(&format!("/api/folders/{fid}?with_analyses=true"), Some(&t)).json();
+    let folder = srv
+        .get(&format!("/api/folders/{fid}?with_analyses=true"), Some(&t))
+        .json();
     assert_ne!(folder["resolution_status"], "PROCESSING");
     // A graceful restart keeps everything as well.
     let srv = srv.restart();
-    let t = srv.login("durable-client@example.test", "a-long-test-password-1").0;
+    let t = srv
+        .login("durable-client@example.test", "a-long-test-password-1")
+        .0;
     assert_eq!(srv.get(&path, Some(&t)).body, a);
 }

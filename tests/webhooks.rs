@@ -37,7 +37,10 @@ fn webhook_from_analyses_body_is_delivered_signed() {
     let (_, t) = company_user(&srv, &admin, "hook", "CLIENT");
     let rx = Receiver::start(vec![200]);
     let f = form(
-        &[("a", "a.jpg", &data("obama.jpg"), &[]), ("b", "b.jpg", &data("obama2.jpg"), &[])],
+        &[
+            ("a", "a.jpg", &data("obama.jpg"), &[]),
+            ("b", "b.jpg", &data("obama2.jpg"), &[]),
+        ],
         json!({}),
     );
     let folder = srv.post_multipart("/api/folders/", Some(&t), &f).json();
@@ -56,7 +59,9 @@ fn webhook_from_analyses_body_is_delivered_signed() {
     let hit = &got[0];
     assert_eq!(hit.path, "/hook?x=1");
     assert_eq!(hit.header("content-type"), Some("application/json"));
-    let sig = hit.header("x-facelite-signature").expect("signature header");
+    let sig = hit
+        .header("x-facelite-signature")
+        .expect("signature header");
     assert_eq!(sig, format!("sha256={}", hmac_hex(SECRET, &hit.body)));
     let body: Value = serde_json::from_slice(&hit.body).expect("json body");
     assert_eq!(body["folder_id"], fid);
@@ -64,9 +69,14 @@ fn webhook_from_analyses_body_is_delivered_signed() {
     assert_eq!(analyses.len(), 2);
     assert!(analyses.iter().all(|a| a["state"] != "PROCESSING"));
     // The body is the folder as GET ?with_analyses=true renders it.
-    let now = srv.get(&format!("/api/folders/{fid}?with_analyses=true"), Some(&t)).json();
+    let now = srv
+        .get(&format!("/api/folders/{fid}?with_analyses=true"), Some(&t))
+        .json();
     assert_eq!(body["system_resolution"], now["system_resolution"]);
-    assert_eq!(body["analyses"][0]["results_data"], now["analyses"][0]["results_data"]);
+    assert_eq!(
+        body["analyses"][0]["results_data"],
+        now["analyses"][0]["results_data"]
+    );
 }
 
 #[test]
@@ -77,7 +87,10 @@ fn failing_receiver_gets_the_webhook_on_retry_even_after_a_restart() {
     let rx = Receiver::start(vec![500, 503, 200]);
     // Webhook set once on the folder, applying to its analysis groups.
     let f = form(
-        &[("a", "a.jpg", &data("obama.jpg"), &[]), ("b", "b.jpg", &data("biden.jpg"), &[])],
+        &[
+            ("a", "a.jpg", &data("obama.jpg"), &[]),
+            ("b", "b.jpg", &data("biden.jpg"), &[]),
+        ],
         json!({"resolution_endpoint": rx.url("/folder-hook")}),
     );
     let folder = srv.post_multipart("/api/folders/", Some(&t), &f).json();

@@ -83,7 +83,10 @@ pub fn run(
         }
     }
     let min = per_media.iter().map(|x| x.0).fold(f32::INFINITY, f32::min);
-    let max = per_media.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+    let max = per_media
+        .iter()
+        .map(|x| x.1)
+        .fold(f32::NEG_INFINITY, f32::max);
     for ((m, _), (lo, hi)) in embeddings.iter().zip(&per_media) {
         media_out.push(MediaOutcome {
             media_id: m.media_id,

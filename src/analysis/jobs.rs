@@ -100,7 +100,12 @@ pub struct Stored {
 }
 
 /// Runs one stored job to completion. Errors are store errors; the job then stays queued.
-pub fn run(app: &App, backend: &dyn Backend, files: &FileStore, id: Uuid) -> Result<Stored, RepoError> {
+pub fn run(
+    app: &App,
+    backend: &dyn Backend,
+    files: &FileStore,
+    id: Uuid,
+) -> Result<Stored, RepoError> {
     let db = crate::store::raw::db(&app.store);
     let nothing = Stored {
         webhook_queued: false,
@@ -163,10 +168,7 @@ fn drop_job(app: &App, id: Uuid) -> Result<(), RepoError> {
 }
 
 /// Turns an outcome into result fields; best shots get file ids (and bytes to write).
-pub fn apply_outcome(
-    a: &mut AnalysisRec,
-    outcome: Outcome,
-) -> Vec<(Uuid, Vec<u8>)> {
+pub fn apply_outcome(a: &mut AnalysisRec, outcome: Outcome) -> Vec<(Uuid, Vec<u8>)> {
     let mut shots = Vec::new();
     a.results_media = outcome
         .media
@@ -300,7 +302,13 @@ fn store_outcome(
                 Some(&analyses),
                 &Files::Linked { base: &base },
             );
-            crate::webhook::enqueue(&txn, &app.config.webhooks, &url, folder_now.folder_id, body.to_string())?;
+            crate::webhook::enqueue(
+                &txn,
+                &app.config.webhooks,
+                &url,
+                folder_now.folder_id,
+                body.to_string(),
+            )?;
             webhook_queued = true;
         }
     }
@@ -343,7 +351,12 @@ mod tests {
                 .map(|i| i.to_rgb8())
                 .map_err(|e| FaceError::Undecodable(e.to_string()))
         }
-        fn sample_frames(&self, _: &[u8], _: MediaType, _: usize) -> Result<Vec<SampledFrame>, FaceError> {
+        fn sample_frames(
+            &self,
+            _: &[u8],
+            _: MediaType,
+            _: usize,
+        ) -> Result<Vec<SampledFrame>, FaceError> {
             Err(FaceError::Undecodable("no video in this fake".into()))
         }
         fn analyze(&self, img: &RgbImage) -> Result<FaceObs, FaceError> {
@@ -371,7 +384,12 @@ mod tests {
             Err(FaceError::Model("no mesh".into()))
         }
         fn match_confidence(&self, a: &FaceEmbedding, b: &FaceEmbedding) -> Result<f32, FaceError> {
-            let d: f32 = a.vector.iter().zip(&b.vector).map(|(x, y)| (x - y).abs()).sum();
+            let d: f32 = a
+                .vector
+                .iter()
+                .zip(&b.vector)
+                .map(|(x, y)| (x - y).abs())
+                .sum();
             Ok((1.0 - d).max(0.0))
         }
     }
@@ -394,11 +412,7 @@ mod tests {
         }
     }
 
-    fn run(
-        fake: &Fake,
-        kind: AnalysisType,
-        items: &[(MediaRec, Vec<u8>)],
-    ) -> Outcome {
+    fn run(fake: &Fake, kind: AnalysisType, items: &[(MediaRec, Vec<u8>)]) -> Outcome {
         let bytes: HashMap<Uuid, Vec<u8>> =
             items.iter().map(|(m, b)| (m.media_id, b.clone())).collect();
         let list: Vec<MediaRec> = items.iter().map(|(m, _)| m.clone()).collect();
@@ -416,26 +430,48 @@ mod tests {
     #[test]
     fn still_quality_without_a_passive_model_fails_with_the_documented_reason() {
         let fake = Fake { passive: None };
-        let out = run(&fake, AnalysisType::Quality, &[(media(&["photo_selfie"]), png([200, 100, 50]))]);
+        let out = run(
+            &fake,
+            AnalysisType::Quality,
+            &[(media(&["photo_selfie"]), png([200, 100, 50]))],
+        );
         assert_eq!(out.state, State::Failed);
         let msg = out.error_message.unwrap_or_default();
         assert!(msg.contains("no passive liveness model installed"), "{msg}");
         assert_eq!(out.media[0].resolution, Resolution::Failed);
         let with = Fake { passive: Some(0.2) };
-        let out = run(&with, AnalysisType::Quality, &[(media(&[]), png([200, 100, 50]))]);
-        assert_eq!((out.state, out.verdict), (State::Finished, Some(Resolution::Success)));
+        let out = run(
+            &with,
+            AnalysisType::Quality,
+            &[(media(&[]), png([200, 100, 50]))],
+        );
+        assert_eq!(
+            (out.state, out.verdict),
+            (State::Finished, Some(Resolution::Success))
+        );
         assert!(out.media[0].best_shot.is_some());
         let attack = Fake { passive: Some(0.7) };
-        let out = run(&attack, AnalysisType::Quality, &[(media(&[]), png([200, 100, 50]))]);
+        let out = run(
+            &attack,
+            AnalysisType::Quality,
+            &[(media(&[]), png([200, 100, 50]))],
+        );
         assert_eq!(out.verdict, Some(Resolution::Declined));
     }
 
     #[test]
     fn quality_with_only_document_photos_fails_as_no_eligible_media() {
         let fake = Fake { passive: Some(0.1) };
-        let out = run(&fake, AnalysisType::Quality, &[(media(&["photo_id", "photo_id_front"]), png([9, 9, 9]))]);
+        let out = run(
+            &fake,
+            AnalysisType::Quality,
+            &[(media(&["photo_id", "photo_id_front"]), png([9, 9, 9]))],
+        );
         assert_eq!(out.state, State::Failed);
-        assert!(out.error_message.unwrap_or_default().contains("no eligible media"));
+        assert!(out
+            .error_message
+            .unwrap_or_default()
+            .contains("no eligible media"));
     }
 
     #[test]
@@ -444,7 +480,10 @@ mod tests {
         let same = run(
             &fake,
             AnalysisType::Biometry,
-            &[(media(&[]), png([200, 100, 50])), (media(&[]), png([200, 100, 50]))],
+            &[
+                (media(&[]), png([200, 100, 50])),
+                (media(&[]), png([200, 100, 50])),
+            ],
         );
         assert_eq!(same.verdict, Some(Resolution::Success));
         let three = run(
@@ -460,13 +499,23 @@ mod tests {
         let min = three.results_data["min_confidence"].as_f64().expect("min");
         let max = three.results_data["max_confidence"].as_f64().expect("max");
         assert!(min < 0.85 && max > 0.99, "{min} {max}");
-        assert_eq!(three.results_data["pairs"].as_array().map(Vec::len), Some(3));
-        let one = run(&fake, AnalysisType::Biometry, &[(media(&[]), png([1, 2, 3]))]);
+        assert_eq!(
+            three.results_data["pairs"].as_array().map(Vec::len),
+            Some(3)
+        );
+        let one = run(
+            &fake,
+            AnalysisType::Biometry,
+            &[(media(&[]), png([1, 2, 3]))],
+        );
         assert_eq!(one.state, State::Failed);
         let noface = run(
             &fake,
             AnalysisType::Biometry,
-            &[(media(&[]), png([200, 100, 50])), (media(&[]), png([0, 0, 0]))],
+            &[
+                (media(&[]), png([200, 100, 50])),
+                (media(&[]), png([0, 0, 0])),
+            ],
         );
         assert_eq!(noface.state, State::Failed);
         assert!(noface.error_message.unwrap_or_default().contains("no face"));
@@ -475,7 +524,11 @@ mod tests {
     #[test]
     fn outcomes_become_records_with_best_shot_files() {
         let fake = Fake { passive: Some(0.1) };
-        let out = run(&fake, AnalysisType::Quality, &[(media(&[]), png([200, 100, 50]))]);
+        let out = run(
+            &fake,
+            AnalysisType::Quality,
+            &[(media(&[]), png([200, 100, 50]))],
+        );
         let mut a = AnalysisRec {
             analysis_id: Uuid::new_v4(),
             folder_id: Uuid::nil(),

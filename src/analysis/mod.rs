@@ -89,9 +89,11 @@ pub fn start(app: Arc<App>) -> Result<(), FlowError> {
             jobs.len()
         );
     }
-    app.flow
-        .queue
-        .push_recovered(jobs.into_iter().map(|j| Task::Stored(j.analysis_id)).collect());
+    app.flow.queue.push_recovered(
+        jobs.into_iter()
+            .map(|j| Task::Stored(j.analysis_id))
+            .collect(),
+    );
     let n = worker_count(&app.config);
     for i in 0..n {
         let app = app.clone();

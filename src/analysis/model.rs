@@ -265,10 +265,19 @@ mod tests {
     fn analysis_types_parse_any_case_and_liveness_alias() {
         assert_eq!(AnalysisType::parse("Quality"), Some(AnalysisType::Quality));
         assert_eq!(AnalysisType::parse("LIVENESS"), Some(AnalysisType::Quality));
-        assert_eq!(AnalysisType::parse("biometry"), Some(AnalysisType::Biometry));
-        assert_eq!(AnalysisType::parse("documents"), Some(AnalysisType::Documents));
+        assert_eq!(
+            AnalysisType::parse("biometry"),
+            Some(AnalysisType::Biometry)
+        );
+        assert_eq!(
+            AnalysisType::parse("documents"),
+            Some(AnalysisType::Documents)
+        );
         assert_eq!(AnalysisType::parse("ocr"), None);
-        assert_eq!(Resolution::parse("operator_required"), Some(Resolution::OperatorRequired));
+        assert_eq!(
+            Resolution::parse("operator_required"),
+            Some(Resolution::OperatorRequired)
+        );
         assert_eq!(
             serde_json::to_value(MediaType::ShotsSet).ok(),
             Some(Value::String("SHOTS_SET".into()))

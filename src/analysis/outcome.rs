@@ -111,14 +111,11 @@ pub fn examine_frames(
 
 /// The frame whose face has the best quality.
 pub fn best_frame(frames: &[ExaminedFrame]) -> Option<&ExaminedFrame> {
-    frames
-        .iter()
-        .filter(|f| f.face.is_ok())
-        .max_by(|a, b| {
-            let qa = a.face.as_ref().map(|f| f.quality).unwrap_or(0.0);
-            let qb = b.face.as_ref().map(|f| f.quality).unwrap_or(0.0);
-            qa.total_cmp(&qb)
-        })
+    frames.iter().filter(|f| f.face.is_ok()).max_by(|a, b| {
+        let qa = a.face.as_ref().map(|f| f.quality).unwrap_or(0.0);
+        let qb = b.face.as_ref().map(|f| f.quality).unwrap_or(0.0);
+        qa.total_cmp(&qb)
+    })
 }
 
 /// JPEG bytes of an image (quality 90), for best shots.

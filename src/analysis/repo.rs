@@ -32,7 +32,15 @@ pub const JOBS: FlowTable = TableDefinition::new("flow_jobs");
 pub const OUTBOX: FlowTable = TableDefinition::new("flow_webhook_outbox");
 
 /// Every flow table, created empty at start.
-pub const ALL: &[FlowTable] = &[FOLDERS, FOLDERS_BY_COMPANY, MEDIA, FILES, ANALYSES, JOBS, OUTBOX];
+pub const ALL: &[FlowTable] = &[
+    FOLDERS,
+    FOLDERS_BY_COMPANY,
+    MEDIA,
+    FILES,
+    ANALYSES,
+    JOBS,
+    OUTBOX,
+];
 
 /// Errors of the flow persistence layer (I/O inside redb, or a record that cannot be decoded).
 #[derive(Debug, thiserror::Error)]
@@ -205,7 +213,10 @@ pub fn put<T: FlowRecord>(txn: &WriteTransaction, rec: &T) -> Result<(), RepoErr
 pub fn put_new_folder(txn: &WriteTransaction, f: &FolderRec) -> Result<(), RepoError> {
     put(txn, f)?;
     let mut idx = txn.open_table(FOLDERS_BY_COMPANY)?;
-    idx.insert(format!("{}/{}", f.company_id, f.folder_id).as_str(), &[][..])?;
+    idx.insert(
+        format!("{}/{}", f.company_id, f.folder_id).as_str(),
+        &[][..],
+    )?;
     Ok(())
 }
 

@@ -132,11 +132,11 @@ mod tests {
             (Resolution::Finished, Resolution::Declined)
         );
         let running = a(g2, State::Processing, Resolution::Processing, 3.0);
-        assert_eq!(
-            folder(&[ok.clone(), running]).0,
-            Resolution::Processing
-        );
+        assert_eq!(folder(&[ok.clone(), running]).0, Resolution::Processing);
         let fail = a(g2, State::Failed, Resolution::Failed, 3.0);
-        assert_eq!(folder(&[ok, fail]), (Resolution::Failed, Resolution::Failed));
+        assert_eq!(
+            folder(&[ok, fail]),
+            (Resolution::Failed, Resolution::Failed)
+        );
     }
 }

@@ -15,8 +15,8 @@
 //!    consecutive frames (landmark jitter plus small motion); the *parallax* is the largest
 //!    residual over all pairs. `parallax_ratio = parallax / max(noise_floor, NOISE_MIN)`.
 //! 3. **Score**: `confidence_spoofing = exp(-max(parallax_ratio - 1, 0) / RATIO_SCALE)`. A rigid
-//!    plane gives a ratio near 1 (score near 1 = attack); a turning head gives ratios well above
-//!    1. With `RATIO_SCALE = 2` the 0.5 operating point sits at a ratio of about 2.4. This
+//!    plane gives a ratio near 1 (score near 1 = attack); a turning head gives ratios well
+//!    above one. With `RATIO_SCALE = 2` the 0.5 operating point sits at a ratio of about 2.4. This
 //!    mapping is a documented heuristic, **not calibrated on spoof captures**: a person who keeps
 //!    perfectly still also looks planar and is declined (there is no 3-D evidence to accept), and
 //!    a curved print bent during capture adds some parallax. Both are reasons the active gesture
@@ -108,7 +108,9 @@ pub fn assess(frames: &[FrameObs]) -> Liveness {
     consecutive.sort_by(f32::total_cmp);
     let noise = consecutive[consecutive.len() / 2];
     let ratio = parallax / noise.max(NOISE_MIN);
-    let score = (-(ratio - 1.0).max(0.0) / RATIO_SCALE).exp().clamp(0.0, 1.0);
+    let score = (-(ratio - 1.0).max(0.0) / RATIO_SCALE)
+        .exp()
+        .clamp(0.0, 1.0);
     if let Value::Object(m) = &mut cues {
         m.insert("noise_floor".into(), json!(noise));
         m.insert("parallax".into(), json!(parallax));
@@ -246,8 +248,9 @@ fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
         b.swap(col, piv);
         for row in col + 1..8 {
             let f = a[row][col] / a[col][col];
-            for k in col..8 {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (k, v) in a[row].iter_mut().enumerate().skip(col) {
+                *v -= f * pivot_row[k];
             }
             b[row] -= f * b[col];
         }
@@ -277,7 +280,10 @@ mod tests {
                 let xr = c * x + s * z;
                 let zr = -s * x + c * z;
                 let depth = 6.0 - zr;
-                pts.push([400.0 * xr / depth + 320.0 + shift, 400.0 * y / depth + 240.0]);
+                pts.push([
+                    400.0 * xr / depth + 320.0 + shift,
+                    400.0 * y / depth + 240.0,
+                ]);
             }
         }
         pts
@@ -289,7 +295,10 @@ mod tests {
             .into_iter()
             .map(|p| {
                 let w = 1.0 + tilt * (p[0] - 320.0) / 640.0;
-                [(p[0] - 320.0) / w + 320.0 + shift, (p[1] - 240.0) / w + 240.0]
+                [
+                    (p[0] - 320.0) / w + 320.0 + shift,
+                    (p[1] - 240.0) / w + 240.0,
+                ]
             })
             .collect()
     }
@@ -330,13 +339,26 @@ mod tests {
     #[test]
     fn moving_photo_scores_as_attack_and_turning_head_as_live() {
         let attack: Vec<FrameObs> = (0..8)
-            .map(|i| obs(i, jitter(photo(i as f32 * 4.0, i as f32 * 0.03), i as u32 + 1)))
+            .map(|i| {
+                obs(
+                    i,
+                    jitter(photo(i as f32 * 4.0, i as f32 * 0.03), i as u32 + 1),
+                )
+            })
             .collect();
         let live: Vec<FrameObs> = (0..8)
             .map(|i| obs(i, jitter(head(i as f32 * 0.06, 0.0), i as u32 + 1)))
             .collect();
-        let (Liveness::Scored { confidence_spoofing: sa, .. }, Liveness::Scored { confidence_spoofing: sl, cues }) =
-            (assess(&attack), assess(&live))
+        let (
+            Liveness::Scored {
+                confidence_spoofing: sa,
+                ..
+            },
+            Liveness::Scored {
+                confidence_spoofing: sl,
+                cues,
+            },
+        ) = (assess(&attack), assess(&live))
         else {
             panic!("both must be scored");
         };

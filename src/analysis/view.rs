@@ -12,8 +12,13 @@ use crate::analysis::model::{AnalysisRec, FolderRec, MediaRec, MediaType};
 
 /// How produced files are referenced: links under a base URL, or inline bytes.
 pub enum Files<'a> {
-    Linked { base: &'a str },
-    Inline { base: &'a str, bytes: &'a HashMap<Uuid, Vec<u8>> },
+    Linked {
+        base: &'a str,
+    },
+    Inline {
+        base: &'a str,
+        bytes: &'a HashMap<Uuid, Vec<u8>>,
+    },
 }
 
 impl Files<'_> {
@@ -55,7 +60,11 @@ pub fn media_json(m: &MediaRec, files: &Files<'_>) -> Value {
 }
 
 /// An analysis object.
-pub fn analysis_json(a: &AnalysisRec, media: &HashMap<Uuid, &MediaRec>, files: &Files<'_>) -> Value {
+pub fn analysis_json(
+    a: &AnalysisRec,
+    media: &HashMap<Uuid, &MediaRec>,
+    files: &Files<'_>,
+) -> Value {
     let source_media: Vec<Value> = a
         .source_media
         .iter()

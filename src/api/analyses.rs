@@ -20,7 +20,9 @@ use crate::analysis::repo::{self, RepoError};
 use crate::analysis::verdicts;
 use crate::analysis::view::{self, Files};
 use crate::api::error::ApiError;
-use crate::api::folders::{base_url, json_resp, load_folder, parse_id, require_deleter, require_writer};
+use crate::api::folders::{
+    base_url, json_resp, load_folder, parse_id, require_deleter, require_writer,
+};
 use crate::app::App;
 use crate::config::Config;
 use crate::handler;
@@ -69,7 +71,9 @@ pub fn parse_requests(
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Value::Object(obj) = item else {
-            return Err(ApiError::structure(format!("analyses[{i}] must be an object")));
+            return Err(ApiError::structure(format!(
+                "analyses[{i}] must be an object"
+            )));
         };
         let t = obj
             .get("type")
@@ -92,10 +96,14 @@ pub fn parse_requests(
                 ))
             }
             AnalysisType::Quality if !p.can_start_analysis_quality => {
-                return Err(ApiError::forbidden("this account may not start quality analyses"))
+                return Err(ApiError::forbidden(
+                    "this account may not start quality analyses",
+                ))
             }
             AnalysisType::Biometry if !p.can_start_analysis_biometry => {
-                return Err(ApiError::forbidden("this account may not start biometry analyses"))
+                return Err(ApiError::forbidden(
+                    "this account may not start biometry analyses",
+                ))
             }
             _ => {}
         }
@@ -198,7 +206,11 @@ pub fn build(
 }
 
 /// Stores analyses and their jobs (inside the caller's transaction).
-pub fn put_with_jobs(txn: &WriteTransaction, list: &[AnalysisRec], now: f64) -> Result<(), RepoError> {
+pub fn put_with_jobs(
+    txn: &WriteTransaction,
+    list: &[AnalysisRec],
+    now: f64,
+) -> Result<(), RepoError> {
     for a in list {
         repo::put(txn, a)?;
         repo::put(
@@ -215,7 +227,9 @@ pub fn put_with_jobs(txn: &WriteTransaction, list: &[AnalysisRec], now: f64) -> 
 
 /// Registers completion waits (before the jobs are pushed, so none is missed).
 pub fn register_waits(app: &App, ids: &[Uuid]) -> Vec<tokio::sync::oneshot::Receiver<()>> {
-    ids.iter().map(|id| app.flow.waiters.register(*id)).collect()
+    ids.iter()
+        .map(|id| app.flow.waiters.register(*id))
+        .collect()
 }
 
 /// Hands committed jobs to the workers.
@@ -246,7 +260,11 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
     let endpoint = match body.get("resolution_endpoint") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(crate::upload::check_endpoint(s)?),
-        Some(_) => return Err(ApiError::structure("resolution_endpoint must be a URL string")),
+        Some(_) => {
+            return Err(ApiError::structure(
+                "resolution_endpoint must be a URL string",
+            ))
+        }
     };
     if folder.analysis_ids.len() + reqs.len() > app.config.limits.max_analyses_per_folder {
         return Err(ApiError::too_large(format!(
@@ -262,7 +280,9 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
     let app2 = app.clone();
     let created = tokio::task::spawn_blocking(move || -> Result<Vec<AnalysisRec>, ApiError> {
         let now = now_secs();
-        let txn = crate::store::raw::db(&app2.store).begin_write().map_err(RepoError::from)?;
+        let txn = crate::store::raw::db(&app2.store)
+            .begin_write()
+            .map_err(RepoError::from)?;
         let mut f: FolderRec = repo::get_w(&txn, id)?
             .ok_or_else(|| ApiError::not_found(format!("folder {id} not found")))?;
         let list = build(&f, &reqs, endpoint, now);
@@ -279,7 +299,8 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
     .map_err(|_| ApiError::internal("analysis task failed"))??;
     let ids: Vec<Uuid> = created.iter().map(|a| a.analysis_id).collect();
     push(reservation, &ids);
-    let media: Vec<MediaRec> = repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
+    let media: Vec<MediaRec> =
+        repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
     let idx = crate::analysis::jobs::media_index(&media);
     let base = base_url(&ctx);
     let files = Files::Linked { base: &base };
@@ -297,12 +318,21 @@ pub fn load_analysis(app: &App, scope: &Scope, id: Uuid) -> Result<AnalysisRec, 
     scope.check(a, "analysis")
 }
 
-fn render(app: &App, ctx: &Ctx, list: &[AnalysisRec], folder: &FolderRec) -> Result<Vec<Value>, ApiError> {
-    let media: Vec<MediaRec> = repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
+fn render(
+    app: &App,
+    ctx: &Ctx,
+    list: &[AnalysisRec],
+    folder: &FolderRec,
+) -> Result<Vec<Value>, ApiError> {
+    let media: Vec<MediaRec> =
+        repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
     let idx = crate::analysis::jobs::media_index(&media);
     let base = base_url(ctx);
     let files = Files::Linked { base: &base };
-    Ok(list.iter().map(|a| view::analysis_json(a, &idx, &files)).collect())
+    Ok(list
+        .iter()
+        .map(|a| view::analysis_json(a, &idx, &files))
+        .collect())
 }
 
 /// `GET /api/analyses/{id}`: one analysis (clients poll it).
@@ -322,7 +352,8 @@ async fn list(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "folder")?;
     let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
-    let all: Vec<AnalysisRec> = repo::get_many(crate::store::raw::db(&ctx.app.store), &folder.analysis_ids)?;
+    let all: Vec<AnalysisRec> =
+        repo::get_many(crate::store::raw::db(&ctx.app.store), &folder.analysis_ids)?;
     let set = |k: &str| -> Option<HashSet<String>> {
         let vals: Vec<&str> = ctx
             .query
@@ -398,11 +429,14 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     require_deleter(&p)?;
     let app: Arc<App> = ctx.app.clone();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let txn = crate::store::raw::db(&app.store).begin_write().map_err(RepoError::from)?;
+        let txn = crate::store::raw::db(&app.store)
+            .begin_write()
+            .map_err(RepoError::from)?;
         let mut rels = Vec::new();
         for r in &a.results_media {
             for img in &r.output_images {
-                if let Some(f) = repo::get_w::<crate::analysis::model::FileRec>(&txn, img.file_id)? {
+                if let Some(f) = repo::get_w::<crate::analysis::model::FileRec>(&txn, img.file_id)?
+                {
                     rels.push(f.rel_path);
                     repo::delete::<crate::analysis::model::FileRec>(&txn, img.file_id)?;
                 }
@@ -432,5 +466,8 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     })
     .await
     .map_err(|_| ApiError::internal("delete task failed"))??;
-    Ok(json_resp(StatusCode::OK, &json!({"analysis_id": id, "deleted": true})))
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({"analysis_id": id, "deleted": true}),
+    ))
 }

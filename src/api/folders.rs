@@ -19,7 +19,7 @@ use crate::api::analyses::{self, AnalysisRequest};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::app::App;
 use crate::handler;
-use crate::http::router::{Ctx, HandlerResult, Route, RespBody};
+use crate::http::router::{Ctx, HandlerResult, RespBody, Route};
 use crate::store::files::FileStore;
 use crate::upload::{self, PartData, Payload, Sink, Upload};
 
@@ -121,10 +121,18 @@ pub fn flag(ctx: &Ctx, key: &str) -> bool {
 }
 
 /// Renders a folder with its media (and analyses when asked).
-pub fn render_folder(app: &App, f: &FolderRec, with_analyses: bool, base: &str) -> Result<Value, ApiError> {
+pub fn render_folder(
+    app: &App,
+    f: &FolderRec,
+    with_analyses: bool,
+    base: &str,
+) -> Result<Value, ApiError> {
     let media: Vec<MediaRec> = repo::get_many(crate::store::raw::db(&app.store), &f.media_ids)?;
     let analyses: Option<Vec<AnalysisRec>> = if with_analyses {
-        Some(repo::get_many(crate::store::raw::db(&app.store), &f.analysis_ids)?)
+        Some(repo::get_many(
+            crate::store::raw::db(&app.store),
+            &f.analysis_ids,
+        )?)
     } else {
         None
     };
@@ -193,7 +201,12 @@ pub fn content_type(ext: &str) -> &'static str {
 
 /// Moves the staged files into place (durably), then runs `commit` (the redb transaction).
 /// On any failure the files already moved are removed again.
-fn persist_then_commit<F>(app: &App, upload: Upload, planned: &NewMedia, commit: F) -> Result<(), ApiError>
+fn persist_then_commit<F>(
+    app: &App,
+    upload: Upload,
+    planned: &NewMedia,
+    commit: F,
+) -> Result<(), ApiError>
 where
     F: FnOnce() -> Result<(), ApiError>,
 {
@@ -228,7 +241,14 @@ async fn read_upload(ctx: &mut Ctx) -> Result<Upload, ApiError> {
         .and_then(|v| v.parse::<u64>().ok());
     let body = ctx.take_body()?;
     let app = ctx.app.clone();
-    Ok(upload::parse(body, &ct, len, &app.config.limits, Sink::Disk(&app.flow.files)).await?)
+    Ok(upload::parse(
+        body,
+        &ct,
+        len,
+        &app.config.limits,
+        Sink::Disk(&app.flow.files),
+    )
+    .await?)
 }
 
 /// `POST /api/folders/`: creates a folder, stores its media, and with `payload.analyses`
@@ -295,12 +315,8 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
         tokio::task::spawn_blocking(move || -> Result<(FolderRec, Vec<AnalysisRec>), ApiError> {
             let mut folder = folder;
             folder.media_ids = planned.media.iter().map(|m| m.media_id).collect();
-            let new_analyses = analyses::build(
-                &folder,
-                &requests,
-                payload.resolution_endpoint.clone(),
-                now,
-            );
+            let new_analyses =
+                analyses::build(&folder, &requests, payload.resolution_endpoint.clone(), now);
             folder.analysis_ids = new_analyses.iter().map(|a| a.analysis_id).collect();
             if !new_analyses.is_empty() {
                 folder.resolution_status = Resolution::Processing;
@@ -350,7 +366,10 @@ async fn add_media(mut ctx: Ctx) -> HandlerResult {
     let app = ctx.app.clone();
     let scope = Scope::of(&p);
     let folder = load_folder(&app, &scope, id)?;
-    let ct = ctx.header("content-type").unwrap_or_default().to_ascii_lowercase();
+    let ct = ctx
+        .header("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if !ct.starts_with("multipart/") {
         return Err(ApiError::structure(
             "media are uploaded as multipart/form-data (file parts + optional `payload`)",
@@ -403,7 +422,8 @@ async fn list_media(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "folder")?;
     let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
-    let media: Vec<MediaRec> = repo::get_many(crate::store::raw::db(&ctx.app.store), &folder.media_ids)?;
+    let media: Vec<MediaRec> =
+        repo::get_many(crate::store::raw::db(&ctx.app.store), &folder.media_ids)?;
     let base = base_url(&ctx);
     let files = Files::Linked { base: &base };
     let arr: Vec<Value> = media.iter().map(|m| view::media_json(m, &files)).collect();
@@ -415,7 +435,12 @@ async fn get_one(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "folder")?;
     let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
-    let v = render_folder(&ctx.app, &folder, flag(&ctx, "with_analyses"), &base_url(&ctx))?;
+    let v = render_folder(
+        &ctx.app,
+        &folder,
+        flag(&ctx, "with_analyses"),
+        &base_url(&ctx),
+    )?;
     Ok(json_resp(StatusCode::OK, &v))
 }
 
@@ -429,7 +454,10 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     tokio::task::spawn_blocking(move || delete_folder(&app, &folder))
         .await
         .map_err(|_| ApiError::internal("delete task failed"))??;
-    Ok(json_resp(StatusCode::OK, &json!({"folder_id": id, "deleted": true})))
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({"folder_id": id, "deleted": true}),
+    ))
 }
 
 fn delete_folder(app: &Arc<App>, folder: &FolderRec) -> Result<(), ApiError> {
@@ -481,24 +509,32 @@ async fn list(ctx: Ctx) -> HandlerResult {
         Scope::Company(c) => Some(*c),
     };
     let ids = repo::folder_ids(crate::store::raw::db(&app.store), company)?;
-    let folders: Vec<FolderRec> = scope.filter(repo::get_many(crate::store::raw::db(&app.store), &ids)?);
+    let folders: Vec<FolderRec> =
+        scope.filter(repo::get_many(crate::store::raw::db(&app.store), &ids)?);
     let mut matched = Vec::new();
     for f in folders {
         if !q.matches_folder(&f) {
             continue;
         }
         if !q.analysis_types.is_empty() {
-            let an: Vec<AnalysisRec> = repo::get_many(crate::store::raw::db(&app.store), &f.analysis_ids)?;
-            if !an
-                .iter()
-                .any(|a| q.analysis_types.contains(&a.analysis_type.as_str().to_string()))
-            {
+            let an: Vec<AnalysisRec> =
+                repo::get_many(crate::store::raw::db(&app.store), &f.analysis_ids)?;
+            if !an.iter().any(|a| {
+                q.analysis_types
+                    .contains(&a.analysis_type.as_str().to_string())
+            }) {
                 continue;
             }
         }
         matched.push(f);
     }
-    let key = |f: &FolderRec| if q.sort_updated { f.time_updated } else { f.time_created };
+    let key = |f: &FolderRec| {
+        if q.sort_updated {
+            f.time_updated
+        } else {
+            f.time_created
+        }
+    };
     matched.sort_by(|a, b| {
         let o = key(a).total_cmp(&key(b));
         if q.sort_desc {
@@ -538,18 +574,20 @@ struct ListQuery {
 fn num<T: std::str::FromStr>(ctx: &Ctx, key: &str) -> Result<Option<T>, ApiError> {
     match ctx.query_value(key) {
         None | Some("") => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::value(format!("query parameter {key}={v:?} is not a number"))),
+        Some(v) => {
+            v.trim().parse().map(Some).map_err(|_| {
+                ApiError::value(format!("query parameter {key}={v:?} is not a number"))
+            })
+        }
     }
 }
 
 impl ListQuery {
     fn parse(ctx: &Ctx) -> Result<ListQuery, ApiError> {
         let limits = &ctx.app.config.limits;
-        let limit = num::<usize>(ctx, "limit")?.unwrap_or(100).min(limits.max_list_limit);
+        let limit = num::<usize>(ctx, "limit")?
+            .unwrap_or(100)
+            .min(limits.max_list_limit);
         let offset = num::<usize>(ctx, "offset")?.unwrap_or(0);
         let (sort_updated, sort_desc) = match ctx.query_value("sorting").map(str::trim) {
             None | Some("") => (false, true),

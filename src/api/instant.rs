@@ -25,7 +25,11 @@ use crate::upload::{self, PartData, Sink};
 
 /// Routes of this family.
 pub fn routes() -> Vec<Route> {
-    vec![Route::new(Method::POST, "/api/instant/folders", handler!(instant))]
+    vec![Route::new(
+        Method::POST,
+        "/api/instant/folders",
+        handler!(instant),
+    )]
 }
 
 async fn instant(mut ctx: Ctx) -> HandlerResult {
@@ -87,14 +91,13 @@ async fn instant(mut ctx: Ctx) -> HandlerResult {
         }
     }
     folder.media_ids = media.iter().map(|m| m.media_id).collect();
-    let reqs = match &upload.payload.analyses {
-        Some(v) => parse_requests(v, &folder.media_ids, &p, &app.config)?,
-        None => {
-            return Err(ApiError::structure(
+    let reqs =
+        match &upload.payload.analyses {
+            Some(v) => parse_requests(v, &folder.media_ids, &p, &app.config)?,
+            None => return Err(ApiError::structure(
                 "instant mode needs `analyses` in the payload (nothing is stored to analyse later)",
-            ))
-        }
-    };
+            )),
+        };
     let mut list = analyses::build(&folder, &reqs, None, now);
     for a in &mut list {
         a.resolution_endpoint = None;

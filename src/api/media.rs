@@ -58,7 +58,9 @@ async fn patch(mut ctx: Ctx) -> HandlerResult {
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::structure("body must be {\"tags\": [\"tag\", ...]}"))?;
     if tags.len() > MAX_TAGS {
-        return Err(ApiError::too_large(format!("at most {MAX_TAGS} tags per media")));
+        return Err(ApiError::too_large(format!(
+            "at most {MAX_TAGS} tags per media"
+        )));
     }
     let mut list = Vec::new();
     for t in tags {
@@ -73,7 +75,9 @@ async fn patch(mut ctx: Ctx) -> HandlerResult {
     }
     let app2 = app.clone();
     let m = tokio::task::spawn_blocking(move || -> Result<MediaRec, ApiError> {
-        let txn = crate::store::raw::db(&app2.store).begin_write().map_err(RepoError::from)?;
+        let txn = crate::store::raw::db(&app2.store)
+            .begin_write()
+            .map_err(RepoError::from)?;
         let mut m: MediaRec = repo::get_w(&txn, id)?
             .ok_or_else(|| ApiError::not_found(format!("media {id} not found")))?;
         m.tags = list;
@@ -99,7 +103,9 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     require_deleter(&p)?;
     let app = ctx.app.clone();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let txn = crate::store::raw::db(&app.store).begin_write().map_err(RepoError::from)?;
+        let txn = crate::store::raw::db(&app.store)
+            .begin_write()
+            .map_err(RepoError::from)?;
         let file: Option<FileRec> = repo::get_w(&txn, m.file_id)?;
         repo::delete::<FileRec>(&txn, m.file_id)?;
         repo::delete::<MediaRec>(&txn, id)?;
@@ -116,7 +122,10 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     })
     .await
     .map_err(|_| ApiError::internal("delete task failed"))??;
-    Ok(json_resp(StatusCode::OK, &json!({"media_id": id, "deleted": true})))
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({"media_id": id, "deleted": true}),
+    ))
 }
 
 /// `GET /api/files/{id}`: the bytes of a stored upload or best shot.
@@ -127,13 +136,14 @@ async fn file(ctx: Ctx) -> HandlerResult {
     let rec: FileRec = repo::get(crate::store::raw::db(&app.store), id)?
         .ok_or_else(|| ApiError::not_found(format!("file {id} not found")))?;
     let rec = Scope::of(&p).check(rec, "file")?;
-    let bytes = tokio::task::spawn_blocking(move || app.flow.files.read(&rec.rel_path).map(|b| (b, rec)))
-        .await
-        .map_err(|_| ApiError::internal("read task failed"))?
-        .map_err(|e| {
-            eprintln!("facelite: stored file {id} unreadable: {e}");
-            ApiError::not_found(format!("file {id} not found"))
-        })?;
+    let bytes =
+        tokio::task::spawn_blocking(move || app.flow.files.read(&rec.rel_path).map(|b| (b, rec)))
+            .await
+            .map_err(|_| ApiError::internal("read task failed"))?
+            .map_err(|e| {
+                eprintln!("facelite: stored file {id} unreadable: {e}");
+                ApiError::not_found(format!("file {id} not found"))
+            })?;
     let (bytes, rec) = bytes;
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
     *r.status_mut() = StatusCode::OK;

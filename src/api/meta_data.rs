@@ -117,8 +117,15 @@ async fn handle<T: HasMeta>(mut ctx: Ctx, op: Op) -> HandlerResult {
     Ok(json_resp(StatusCode::OK, &out))
 }
 
-fn update<T: HasMeta>(app: &App, id: Uuid, op: Op, body: Option<Map<String, Value>>) -> Result<Value, ApiError> {
-    let txn = crate::store::raw::db(&app.store).begin_write().map_err(RepoError::from)?;
+fn update<T: HasMeta>(
+    app: &App,
+    id: Uuid,
+    op: Op,
+    body: Option<Map<String, Value>>,
+) -> Result<Value, ApiError> {
+    let txn = crate::store::raw::db(&app.store)
+        .begin_write()
+        .map_err(RepoError::from)?;
     let mut rec: T = repo::get_w(&txn, id)?
         .ok_or_else(|| ApiError::not_found(format!("{} {id} not found", T::WHAT)))?;
     let meta = rec.meta();

@@ -47,8 +47,14 @@ impl FileStore {
 
     fn abs(&self, rel: &str) -> io::Result<PathBuf> {
         // Relative paths are built by `rel_path`; refuse anything else defensively.
-        if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad stored path"));
+        if rel
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad stored path",
+            ));
         }
         Ok(self.root.join(rel))
     }

@@ -15,9 +15,9 @@
 //! Calls block on disk I/O for a short time (one fsync per write); handlers may call them
 //! directly.
 
+pub mod error;
 pub mod files;
 pub mod raw;
-pub mod error;
 pub mod record;
 pub mod schema;
 pub mod tables;

@@ -13,14 +13,27 @@ use serde_json::{json, Value};
 use crate::common::{Multipart, TestServer};
 
 /// Creates a company and a user of it with `user_type`; returns (company_id, token).
-pub fn company_user(srv: &TestServer, admin: &str, name: &str, user_type: &str) -> (String, String) {
+pub fn company_user(
+    srv: &TestServer,
+    admin: &str,
+    name: &str,
+    user_type: &str,
+) -> (String, String) {
     let r = srv.post_json("/api/companies/", Some(admin), &json!({"name": name}));
-    assert!(r.status == 200 || r.status == 201, "create company: {}", r.text());
+    assert!(
+        r.status == 200 || r.status == 201,
+        "create company: {}",
+        r.text()
+    );
     let company = r.json()["company_id"]
         .as_str()
         .expect("company_id")
         .to_string();
-    let email = format!("{}-{}@example.test", name, user_type.to_lowercase().replace(' ', "_"));
+    let email = format!(
+        "{}-{}@example.test",
+        name,
+        user_type.to_lowercase().replace(' ', "_")
+    );
     let password = "a-long-test-password-1";
     let r = srv.post_json(
         "/api/users/",
@@ -30,7 +43,11 @@ pub fn company_user(srv: &TestServer, admin: &str, name: &str, user_type: &str) 
             "company_id": company, "first_name": "T", "last_name": "User"
         }),
     );
-    assert!(r.status == 200 || r.status == 201, "create user: {}", r.text());
+    assert!(
+        r.status == 200 || r.status == 201,
+        "create user: {}",
+        r.text()
+    );
     let (token, _) = srv.login(&email, password);
     (company, token)
 }
@@ -65,7 +82,10 @@ pub fn wait_analysis(srv: &TestServer, token: &str, id: &str, secs: u64) -> Valu
         if v["state"] != "PROCESSING" {
             return v;
         }
-        assert!(Instant::now() < deadline, "analysis {id} still PROCESSING: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "analysis {id} still PROCESSING: {v}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -73,9 +93,17 @@ pub fn wait_analysis(srv: &TestServer, token: &str, id: &str, secs: u64) -> Valu
 /// Files under `<data_dir>/media` and `<data_dir>/tmp`.
 pub fn stored_files(data_dir: &Path) -> usize {
     fn walk(p: &Path) -> usize {
-        let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+        let Ok(rd) = std::fs::read_dir(p) else {
+            return 0;
+        };
         rd.flatten()
-            .map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 })
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk(&e.path())
+                } else {
+                    1
+                }
+            })
             .sum()
     }
     walk(&data_dir.join("media")) + walk(&data_dir.join("tmp"))
