@@ -16,7 +16,6 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::analysis::model::MediaType;
-use crate::api::error::{ApiError, ErrorCode};
 use crate::config::LimitsConfig;
 use crate::store::files::FileStore;
 
@@ -38,22 +37,6 @@ pub enum UploadError {
     Unsupported(String),
     #[error("cannot store the upload: {0}")]
     Io(String),
-}
-
-impl From<UploadError> for ApiError {
-    fn from(e: UploadError) -> Self {
-        match e {
-            UploadError::TooLarge(m) => ApiError::too_large(m),
-            UploadError::Structure(m) => ApiError::structure(m),
-            UploadError::Value(m) => ApiError::value(m),
-            UploadError::Unsupported(m) => ApiError::new(
-                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                ErrorCode::InvalidType,
-                m,
-            ),
-            UploadError::Io(m) => ApiError::internal(m),
-        }
-    }
 }
 
 /// Where file parts go while they stream in.

@@ -35,13 +35,6 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-impl From<RepoError> for ApiError {
-    fn from(e: RepoError) -> Self {
-        eprintln!("facelite: store error: {e}");
-        ApiError::internal("store error; see the server log")
-    }
-}
-
 /// A JSON response.
 pub fn json_resp(status: StatusCode, v: &Value) -> Response<RespBody> {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
