@@ -329,3 +329,16 @@ fn restart_keeps_users_and_sessions() {
     // The first-start admin was not recreated or changed.
     srv.login(ADMIN_EMAIL, ADMIN_PASSWORD);
 }
+
+#[test]
+fn acknowledged_writes_survive_a_crash() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let uid = make_user(&srv, &admin, "durable@x.test", json!({}));
+    let (token, _) = srv.login("durable@x.test", "user-password-1");
+    // SIGKILL right after the answers: nothing may rely on a clean shutdown.
+    let srv = srv.crash_and_restart();
+    let r = srv.get(&format!("/api/users/{uid}"), Some(&token));
+    assert_eq!(r.status, 200, "{}", r.text());
+    srv.login("durable@x.test", "user-password-1");
+}

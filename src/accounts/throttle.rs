@@ -92,10 +92,7 @@ impl LoginThrottle {
                 map.remove(&k);
             }
         }
-        for key in [
-            account(email),
-            Key::Address(addr),
-        ] {
+        for key in [account(email), Key::Address(addr)] {
             let q = map.entry(key).or_default();
             expire(q, window, now);
             q.push_back(now);
@@ -104,8 +101,7 @@ impl LoginThrottle {
 
     /// Forgets the account's failures after a successful login.
     pub fn record_success(&self, email: &str) {
-        self.lock()
-            .remove(&account(email));
+        self.lock().remove(&account(email));
     }
 }
 

@@ -6,6 +6,13 @@
 //! in UNIX seconds. Wrong email or password: 401, code 7 ("email or password is incorrect"),
 //! the same for both so that emails cannot be probed. Too many failures: 429, code 9, with
 //! `details.retry_after_secs`.
+//!
+//! Refresh needs a live access token of the same user in the header (codes 6/7/8 otherwise;
+//! an idle session that expired cannot be refreshed, the client logs in again) and
+//! `{"expire_token": ...}` in the body: missing -> 400 code 3 "Could not locate field for
+//! key_path expire_token from provided dict data"; no live session with that expire token ->
+//! 401 code 7 "Session not found"; another user's session -> 403 code 9 "You have not access to
+//! refresh this session". The rotation rule is in `accounts::session`.
 
 use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};

@@ -18,8 +18,8 @@ pub enum StoreError {
         source: redb::DatabaseError,
     },
 
-    /// The data directory could not be created.
-    #[error("could not create the data directory {}: {source}", path.display())]
+    /// The data directory or the empty store file could not be created.
+    #[error("could not create {}: {source}", path.display())]
     DataDir {
         path: PathBuf,
         #[source]

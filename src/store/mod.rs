@@ -36,6 +36,26 @@ use crate::accounts::tenant::Scope;
 /// Name of the store file inside the data directory.
 pub const FILE_NAME: &str = "facelite.redb";
 
+/// Creates a missing store file empty with mode 0600 (it holds password hashes); redb
+/// initialises an empty file like a new one.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::DataDir {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Handle to the open store. Cheap to share behind `Arc<App>`.
 pub struct Store {
     db: redb::Database,
@@ -52,6 +72,7 @@ impl Store {
                 source,
             })?;
         }
+        create_private(path)?;
         let db = redb::Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
                 path: path.to_path_buf(),

@@ -94,6 +94,18 @@ fn global_records_round_trip_and_survive_reopen() {
     assert_eq!(store.get::<Note>("b/1").expect("get"), None);
 }
 
+#[cfg(unix)]
+#[test]
+fn the_store_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, store) = temp();
+    let mode = std::fs::metadata(store.path())
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
 #[test]
 fn a_failed_write_rolls_back() {
     let (_dir, store) = temp();
