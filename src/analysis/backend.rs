@@ -8,11 +8,10 @@ use crate::analysis::face::{Backend, FaceEmbedding, FaceError, FaceObs, SampledF
 use crate::analysis::model::MediaType;
 use crate::config::Config;
 use crate::media::{self, FrameLimits, MediaError};
-use crate::vision::Engine;
+use crate::vision::{calibrate, Embedding, Engine, Face, VisionError};
 
 /// Face models and frame reading as configured for this server.
 pub struct VisionBackend {
-    #[allow(dead_code)]
     engine: Arc<Engine>,
     max_pixels: u64,
     max_file_bytes: usize,
@@ -34,8 +33,6 @@ impl VisionBackend {
         }
     }
 }
-
-const NOT_READY: &str = "the face engine of this build cannot analyse faces yet";
 
 impl VisionBackend {
     fn limits(&self, count: usize, still: bool) -> FrameLimits {
@@ -102,19 +99,63 @@ impl Backend for VisionBackend {
             .collect())
     }
 
-    fn analyze(&self, _img: &RgbImage) -> Result<FaceObs, FaceError> {
-        Err(FaceError::Model(NOT_READY.into()))
+    fn analyze(&self, img: &RgbImage) -> Result<FaceObs, FaceError> {
+        let a = self.engine.analyze(img).map_err(vision_error)?;
+        Ok(FaceObs {
+            face_count: a.face_count,
+            bbox: a.subject.bbox,
+            score: a.subject.score,
+            landmarks5: a.subject.landmarks5,
+            embedding: FaceEmbedding {
+                model_id: a.embedding.model_id,
+                model_version: a.embedding.model_version,
+                vector: a.embedding.vector,
+            },
+            quality: a.quality.score,
+        })
     }
 
-    fn passive_liveness(&self, _img: &RgbImage, _face: &FaceObs) -> Result<f32, FaceError> {
-        Err(FaceError::NoPassiveModel)
+    fn passive_liveness(&self, img: &RgbImage, face: &FaceObs) -> Result<f32, FaceError> {
+        self.engine
+            .passive_liveness(img, &subject(face))
+            .map_err(vision_error)
     }
 
-    fn mesh(&self, _img: &RgbImage, _face: &FaceObs) -> Result<Vec<[f32; 2]>, FaceError> {
-        Err(FaceError::Model(NOT_READY.into()))
+    fn mesh(&self, img: &RgbImage, face: &FaceObs) -> Result<Vec<[f32; 2]>, FaceError> {
+        let m = self.engine.mesh(img, &subject(face)).map_err(vision_error)?;
+        Ok(m.points.iter().map(|p| [p[0], p[1]]).collect())
     }
 
-    fn match_confidence(&self, _a: &FaceEmbedding, _b: &FaceEmbedding) -> Result<f32, FaceError> {
-        Err(FaceError::Model(NOT_READY.into()))
+    fn match_confidence(&self, a: &FaceEmbedding, b: &FaceEmbedding) -> Result<f32, FaceError> {
+        calibrate::match_confidence(&embedding(a), &embedding(b)).map_err(vision_error)
+    }
+}
+
+fn subject(f: &FaceObs) -> Face {
+    Face {
+        bbox: f.bbox,
+        score: f.score,
+        landmarks5: f.landmarks5,
+    }
+}
+
+fn embedding(e: &FaceEmbedding) -> Embedding {
+    Embedding {
+        model_id: e.model_id.clone(),
+        model_version: e.model_version.clone(),
+        vector: e.vector.clone(),
+    }
+}
+
+fn vision_error(e: VisionError) -> FaceError {
+    match e {
+        VisionError::NoFace => FaceError::NoFace,
+        VisionError::NoPassiveModel => FaceError::NoPassiveModel,
+        VisionError::Undecodable(m) => FaceError::Undecodable(m),
+        e @ VisionError::TooLarge { .. } => FaceError::TooLarge(e.to_string()),
+        e @ (VisionError::ImageTooSmall { .. }
+        | VisionError::FaceTooSmall { .. }
+        | VisionError::ModelMismatch { .. }) => FaceError::Unusable(e.to_string()),
+        e => FaceError::Model(e.to_string()),
     }
 }
