@@ -17,4 +17,6 @@ pub mod lite;
 pub mod media;
 pub mod serve;
 pub mod store;
+pub mod upload;
 pub mod vision;
+pub mod webhook;

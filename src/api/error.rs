@@ -211,3 +211,30 @@ impl From<crate::media::MediaError> for ApiError {
             .with_details(serde_json::json!({ "media_error": e.kind() }))
     }
 }
+
+impl From<crate::upload::UploadError> for ApiError {
+    fn from(e: crate::upload::UploadError) -> Self {
+        use crate::upload::UploadError;
+        match e {
+            UploadError::TooLarge(m) => ApiError::too_large(m),
+            UploadError::Structure(m) => ApiError::structure(m),
+            UploadError::Value(m) => ApiError::value(m),
+            UploadError::Unsupported(m) => ApiError::new(
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::InvalidType,
+                m,
+            ),
+            UploadError::Io(m) => {
+                eprintln!("facelite: upload I/O error: {m}");
+                ApiError::internal("cannot store the upload; see the server log")
+            }
+        }
+    }
+}
+
+impl From<crate::analysis::repo::RepoError> for ApiError {
+    fn from(e: crate::analysis::repo::RepoError) -> Self {
+        eprintln!("facelite: store error: {e}");
+        ApiError::internal("store error; see the server log")
+    }
+}
