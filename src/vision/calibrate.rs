@@ -55,7 +55,7 @@ pub fn l2_distance(a: &Embedding, b: &Embedding) -> Result<f32, VisionError> {
 /// Maps an L2 distance to the confidence scale through [`MATCH_KNOTS`].
 pub fn distance_to_confidence(d: f32) -> f32 {
     let k = &MATCH_KNOTS;
-    if !(d > k[0].0) {
+    if d.is_nan() || d <= k[0].0 {
         return k[0].1;
     }
     for w in k.windows(2) {
@@ -103,7 +103,10 @@ mod tests {
     fn different_versions_are_refused() {
         let a = emb(vec![1.0, 0.0], "1");
         let b = emb(vec![0.0, 1.0], "2");
-        assert!(matches!(match_confidence(&a, &b), Err(VisionError::ModelMismatch { .. })));
+        assert!(matches!(
+            match_confidence(&a, &b),
+            Err(VisionError::ModelMismatch { .. })
+        ));
         let c = emb(vec![1.0, 0.0], "1");
         assert_eq!(match_confidence(&a, &c).ok(), Some(1.0));
     }
