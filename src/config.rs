@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -18,19 +18,6 @@ pub struct Config {
     pub thresholds: ThresholdsConfig,
     pub lite: LiteConfig,
     pub vision: VisionConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            auth: AuthConfig::default(),
-            limits: LimitsConfig::default(),
-            thresholds: ThresholdsConfig::default(),
-            lite: LiteConfig::default(),
-            vision: VisionConfig::default(),
-        }
-    }
 }
 
 /// Listening, TLS, connection handling.
@@ -189,5 +176,235 @@ impl Default for VisionConfig {
             inference_threads: 1,
             min_face_px: 40,
         }
+    }
+}
+
+/// Settings given on the command line; each wins over file and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub models_dir: Option<PathBuf>,
+}
+
+/// Why the configuration could not be resolved; the message names the source and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Environment variables that stand for a command-line flag (and the vendor's session TTL
+/// names, so an Oz-style environment carries over).
+const FLAG_ENV: &[(&str, &str, &str)] = &[
+    ("FACELITE_LISTEN", "server", "listen"),
+    ("FACELITE_DATA_DIR", "server", "data_dir"),
+    ("FACELITE_TLS_CERT", "server", "tls_cert"),
+    ("FACELITE_TLS_KEY", "server", "tls_key"),
+    ("FACELITE_MODELS_DIR", "vision", "models_dir"),
+    ("OZ_SESSION_TTL", "auth", "session_ttl_secs"),
+    (
+        "OZ_SESSION_LONGLIVE_TTL",
+        "auth",
+        "session_longlive_ttl_secs",
+    ),
+];
+
+/// Section names, for `FACELITE_<SECTION>_<KEY>` variables.
+const SECTIONS: &[&str] = &["server", "auth", "limits", "thresholds", "lite", "vision"];
+
+/// Variables with the `FACELITE_` prefix that are not configuration keys.
+const NON_CONFIG_ENV: &[&str] = &[
+    "FACELITE_CONFIG",
+    "FACELITE_ADMIN_EMAIL",
+    "FACELITE_ADMIN_PASSWORD",
+];
+
+impl Config {
+    /// Resolves defaults <- `file` <- environment (`env`) <- `overrides`, then validates.
+    /// `FACELITE_<SECTION>_<KEY>` sets any key (e.g. `FACELITE_AUTH_SESSION_TTL_SECS=60`);
+    /// values are read as TOML scalars when they parse as such, else as strings.
+    pub fn resolve(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut merged = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            merged = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+        }
+        for (name, value) in env {
+            if let Some((section, key)) = env_key(&name) {
+                set(&mut merged, &section, &key, scalar(&value));
+            }
+        }
+        let o = overrides;
+        let path_value = |p: &PathBuf| toml::Value::String(p.display().to_string());
+        if let Some(v) = o.listen {
+            set(
+                &mut merged,
+                "server",
+                "listen",
+                toml::Value::String(v.to_string()),
+            );
+        }
+        if let Some(v) = &o.data_dir {
+            set(&mut merged, "server", "data_dir", path_value(v));
+        }
+        if let Some(v) = &o.tls_cert {
+            set(&mut merged, "server", "tls_cert", path_value(v));
+        }
+        if let Some(v) = &o.tls_key {
+            set(&mut merged, "server", "tls_key", path_value(v));
+        }
+        if let Some(v) = &o.models_dir {
+            set(&mut merged, "vision", "models_dir", path_value(v));
+        }
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        let t = &self.thresholds;
+        for (name, v) in [
+            ("liveness", t.liveness),
+            ("match", t.r#match),
+            ("collection", t.collection),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(&format!("thresholds.{name} must be within 0..1, got {v}"));
+            }
+        }
+        if self.auth.pbkdf2_iterations == 0 {
+            return bad("auth.pbkdf2_iterations must be positive");
+        }
+        if self.auth.session_ttl_secs == 0 || self.auth.session_longlive_ttl_secs == 0 {
+            return bad("session TTLs must be positive");
+        }
+        if self.limits.max_body_bytes == 0 || self.limits.max_json_bytes == 0 {
+            return bad("limits.max_body_bytes and limits.max_json_bytes must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.lite.operator_band) {
+            return bad("lite.operator_band must be within 0..1");
+        }
+        Ok(())
+    }
+}
+
+/// Maps an environment variable name to (section, key), or `None` when it is not ours.
+fn env_key(name: &str) -> Option<(String, String)> {
+    if let Some((_, s, k)) = FLAG_ENV.iter().find(|(n, _, _)| *n == name) {
+        return Some((s.to_string(), k.to_string()));
+    }
+    let rest = name.strip_prefix("FACELITE_")?;
+    if NON_CONFIG_ENV.contains(&name) {
+        return None;
+    }
+    let lower = rest.to_ascii_lowercase();
+    SECTIONS.iter().find_map(|s| {
+        lower
+            .strip_prefix(s)
+            .and_then(|k| k.strip_prefix('_'))
+            .filter(|k| !k.is_empty())
+            .map(|k| (s.to_string(), k.to_string()))
+    })
+}
+
+/// Reads an environment value as a TOML scalar (number, bool) or else a string.
+fn scalar(v: &str) -> toml::Value {
+    match format!("v = {v}").parse::<toml::Table>() {
+        Ok(mut t) => match t.remove("v") {
+            Some(
+                x @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+            ) => x,
+            _ => toml::Value::String(v.to_string()),
+        },
+        Err(_) => toml::Value::String(v.to_string()),
+    }
+}
+
+fn set(root: &mut toml::Table, section: &str, key: &str, value: toml::Value) {
+    let entry = root
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if !entry.is_table() {
+        *entry = toml::Value::Table(toml::Table::new());
+    }
+    if let toml::Value::Table(t) = entry {
+        t.insert(key.to_string(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_defaults_file_env_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\n[auth]\nsession_ttl_secs = 60\n",
+        )
+        .expect("write");
+        let env = vec![
+            ("FACELITE_DATA_DIR".to_string(), "/from/env".to_string()),
+            (
+                "FACELITE_AUTH_PBKDF2_ITERATIONS".to_string(),
+                "1000".to_string(),
+            ),
+            ("FACELITE_THRESHOLDS_MATCH".to_string(), "0.9".to_string()),
+            ("FACELITE_ADMIN_EMAIL".to_string(), "a@b".to_string()),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let o = Overrides {
+            data_dir: Some(PathBuf::from("/from/flag")),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(Some(&file), env, &o).expect("resolve");
+        assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(c.server.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(c.auth.session_ttl_secs, 60);
+        assert_eq!(c.auth.pbkdf2_iterations, 1000);
+        assert!((c.thresholds.r#match - 0.9).abs() < 1e-6);
+        assert_eq!(c.thresholds.liveness, 0.5);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let env = vec![("FACELITE_AUTH_NO_SUCH_KEY".to_string(), "1".to_string())];
+        let e = Config::resolve(None, env, &Overrides::default()).expect_err("unknown key");
+        assert!(e.to_string().contains("no_such_key"), "{e}");
+        let env = vec![(
+            "FACELITE_THRESHOLDS_LIVENESS".to_string(),
+            "1.5".to_string(),
+        )];
+        assert!(Config::resolve(None, env, &Overrides::default()).is_err());
+        let env = vec![("FACELITE_LISTEN".to_string(), "not-an-address".to_string())];
+        assert!(Config::resolve(None, env, &Overrides::default()).is_err());
     }
 }

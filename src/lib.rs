@@ -14,5 +14,6 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod media;
+pub mod serve;
 pub mod store;
 pub mod vision;

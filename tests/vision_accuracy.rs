@@ -2,9 +2,9 @@
 //! 0.85 operating point and every impostor pair below it. Prints the distance table
 //! (`cargo test --test vision_accuracy -- --nocapture`) that docs/vision.md reports.
 
-mod common;
+mod vision_common;
 
-use common::{engine, image};
+use vision_common::{engine, image};
 use facelite::vision::{calibrate, Embedding};
 
 /// (file, identity). The openpeople identities are synthetic (AI-generated, MIT); the

@@ -1,8 +1,8 @@
 //! FaceMesh measures move the right way on real expression and pose images (openpeople sheets).
 
-mod common;
+mod vision_common;
 
-use common::{engine, image};
+use vision_common::{engine, image};
 use facelite::vision::MeshMeasures;
 
 fn measures(file: &str) -> MeshMeasures {

@@ -2,7 +2,7 @@
 //! with a model from `--models-dir` (a tiny classifier built here, written with a manifest) the
 //! engine crops, normalises, runs and reads it as the manifest says.
 
-mod common;
+mod vision_common;
 
 use facelite::config::VisionConfig;
 use facelite::vision::{liveness, Engine, Face, VisionError};
@@ -130,9 +130,9 @@ fn expected_attack(r: f32, b: f32) -> f32 {
 
 #[test]
 fn without_a_model_the_documented_error_is_returned() {
-    let e = common::engine();
+    let e = vision_common::engine();
     assert!(!e.has_passive_model());
-    let img = common::image("obama.jpg");
+    let img = vision_common::image("obama.jpg");
     let face = e.analyze(&img).expect("analyze").subject;
     let err = e.passive_liveness(&img, &face).expect_err("no model");
     assert!(matches!(err, VisionError::NoPassiveModel));
@@ -177,7 +177,7 @@ fn operator_model_scores_a_real_photo_in_range() {
         ..VisionConfig::default()
     };
     let e = Engine::load(&cfg).expect("load");
-    let img = common::image("obama.jpg");
+    let img = vision_common::image("obama.jpg");
     let face = e.analyze(&img).expect("analyze").subject;
     let s = e.passive_liveness(&img, &face).expect("score");
     assert!((0.0..=1.0).contains(&s), "{s}");

@@ -1,8 +1,8 @@
 //! Pipeline edge cases on real models: each bad or unusual input gives its typed result, no panic.
 
-mod common;
+mod vision_common;
 
-use common::{engine, image, MAX_PIXELS};
+use vision_common::{engine, image, MAX_PIXELS};
 use facelite::vision::{calibrate, decode::decode_image, subject, VisionError};
 use image::{ImageFormat, Rgb, RgbImage};
 
@@ -168,7 +168,7 @@ fn hundred_megapixel_headers_are_too_large() {
 
 #[test]
 fn truncated_jpeg_is_undecodable() {
-    let full = common::bytes("obama.jpg");
+    let full = vision_common::bytes("obama.jpg");
     for cut in [full.len() / 2, full.len() - 10, 300] {
         match decode_image(&full[..cut], MAX_PIXELS) {
             Err(VisionError::Undecodable(_)) => {}

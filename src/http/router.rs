@@ -79,6 +79,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// Builds a context (used by the server once a route matched).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         app: Arc<App>,
         method: Method,
@@ -136,12 +137,16 @@ impl Ctx {
         match Limited::new(body, limit).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     Err(ApiError::too_large(format!(
                         "request body exceeds the limit of {limit} bytes"
                     )))
                 } else {
-                    Err(ApiError::structure(format!("could not read request body: {e}")))
+                    Err(ApiError::structure(format!(
+                        "could not read request body: {e}"
+                    )))
                 }
             }
         }
@@ -155,7 +160,9 @@ impl Ctx {
     ) -> Result<T, ApiError> {
         let bytes = self.body_bytes(limit).await?;
         if bytes.is_empty() {
-            return Err(ApiError::structure("request body is empty; a JSON object was expected"));
+            return Err(ApiError::structure(
+                "request body is empty; a JSON object was expected",
+            ));
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::structure(format!("request body is not valid JSON: {e}")))
@@ -201,8 +208,7 @@ impl Router {
                 continue;
             };
             // HEAD is served by GET routes (hyper drops the body).
-            if route.method == *method || (*method == Method::HEAD && route.method == Method::GET)
-            {
+            if route.method == *method || (*method == Method::HEAD && route.method == Method::GET) {
                 return Match::Found(route, params);
             }
             wrong_method = Some(route.pattern);
@@ -280,12 +286,21 @@ mod tests {
             }
             _ => panic!("expected a match"),
         }
-        assert!(matches!(r.find(&Method::POST, "/api/folders"), Match::Found(..)));
+        assert!(matches!(
+            r.find(&Method::POST, "/api/folders"),
+            Match::Found(..)
+        ));
         assert!(matches!(
             r.find(&Method::DELETE, "/api/folders"),
             Match::WrongMethod("/api/folders/")
         ));
-        assert!(matches!(r.find(&Method::GET, "/api/nothing"), Match::NotFound));
-        assert!(matches!(r.find(&Method::GET, "/api/folders/%zz/analyses"), Match::NotFound));
+        assert!(matches!(
+            r.find(&Method::GET, "/api/nothing"),
+            Match::NotFound
+        ));
+        assert!(matches!(
+            r.find(&Method::GET, "/api/folders/%zz/analyses"),
+            Match::NotFound
+        ));
     }
 }
