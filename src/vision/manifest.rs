@@ -140,7 +140,11 @@ impl Manifest {
 
 impl ModelEntry {
     fn err(&self, msg: impl std::fmt::Display) -> VisionError {
-        VisionError::Manifest(format!("model {:?} ({}): {msg}", self.name, self.kind.as_str()))
+        VisionError::Manifest(format!(
+            "model {:?} ({}): {msg}",
+            self.name,
+            self.kind.as_str()
+        ))
     }
 
     fn validate(&self) -> Result<(), VisionError> {
