@@ -5,7 +5,7 @@
 mod common;
 mod flow_support;
 
-use common::{Multipart, TestServer};
+use common::TestServer;
 use facelite::config::VisionConfig;
 use facelite::media::{self, FrameLimits};
 use facelite::vision::gestures::{check, Gesture, GestureCheck, GestureFrame};
