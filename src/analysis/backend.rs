@@ -8,6 +8,7 @@ use crate::analysis::face::{Backend, FaceEmbedding, FaceError, FaceObs, SampledF
 use crate::analysis::model::MediaType;
 use crate::config::Config;
 use crate::media::{self, FrameLimits, MediaError};
+use crate::vision::mesh::MeshMeasures;
 use crate::vision::{calibrate, Embedding, Engine, Face, VisionError};
 
 /// Face models and frame reading as configured for this server.
@@ -122,8 +123,24 @@ impl Backend for VisionBackend {
     }
 
     fn mesh(&self, img: &RgbImage, face: &FaceObs) -> Result<Vec<[f32; 2]>, FaceError> {
-        let m = self.engine.mesh(img, &subject(face)).map_err(vision_error)?;
+        let m = self
+            .engine
+            .mesh(img, &subject(face))
+            .map_err(vision_error)?;
         Ok(m.points.iter().map(|p| [p[0], p[1]]).collect())
+    }
+
+    fn mesh_measured(
+        &self,
+        img: &RgbImage,
+        face: &FaceObs,
+    ) -> Result<(Vec<[f32; 2]>, Option<MeshMeasures>), FaceError> {
+        let m = self
+            .engine
+            .mesh(img, &subject(face))
+            .map_err(vision_error)?;
+        let points = m.points.iter().map(|p| [p[0], p[1]]).collect();
+        Ok((points, Some(m.measures)))
     }
 
     fn match_confidence(&self, a: &FaceEmbedding, b: &FaceEmbedding) -> Result<f32, FaceError> {

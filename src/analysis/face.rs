@@ -5,6 +5,7 @@
 use image::RgbImage;
 
 use crate::analysis::model::MediaType;
+use crate::vision::mesh::MeshMeasures;
 
 /// The face chosen in one image (the subject), with what the analyses use.
 #[derive(Debug, Clone)]
@@ -85,6 +86,15 @@ pub trait Backend: Send + Sync {
     fn passive_liveness(&self, img: &RgbImage, face: &FaceObs) -> Result<f32, FaceError>;
     /// Dense landmarks (FaceMesh, 468 points, image pixels, x/y).
     fn mesh(&self, img: &RgbImage, face: &FaceObs) -> Result<Vec<[f32; 2]>, FaceError>;
+    /// Dense landmarks plus the FaceMesh measures (pose, eye and mouth opening) that the
+    /// gesture checks compare across frames. The default has no measures (scripted fakes).
+    fn mesh_measured(
+        &self,
+        img: &RgbImage,
+        face: &FaceObs,
+    ) -> Result<(Vec<[f32; 2]>, Option<MeshMeasures>), FaceError> {
+        Ok((self.mesh(img, face)?, None))
+    }
     /// Calibrated match confidence in `[0, 1]` (1 = same person, 0.85 operating point).
     fn match_confidence(&self, a: &FaceEmbedding, b: &FaceEmbedding) -> Result<f32, FaceError>;
 }

@@ -11,6 +11,7 @@ pub mod calibrate;
 pub mod decode;
 pub mod detect;
 pub mod embed;
+pub mod gestures;
 mod engine;
 pub mod liveness;
 pub mod manifest;
