@@ -2,6 +2,7 @@
 //! the template format's refusals, and every Lite error code with its status.
 
 mod common;
+#[path = "lite/tiny_onnx.rs"]
 mod tiny_onnx;
 
 use base64::Engine as _;

@@ -4,8 +4,8 @@
 
 mod vision_common;
 
-use vision_common::{engine, image};
 use facelite::vision::{calibrate, Embedding};
+use vision_common::{engine, image};
 
 /// (file, identity). The openpeople identities are synthetic (AI-generated, MIT); the
 /// look-alike trio P004/P006/P010 is left out on purpose (see docs/vision.md).

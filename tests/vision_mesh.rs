@@ -2,8 +2,8 @@
 
 mod vision_common;
 
-use vision_common::{engine, image};
 use facelite::vision::MeshMeasures;
+use vision_common::{engine, image};
 
 fn measures(file: &str) -> MeshMeasures {
     let e = engine();

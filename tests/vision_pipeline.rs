@@ -2,9 +2,9 @@
 
 mod vision_common;
 
-use vision_common::{engine, image, MAX_PIXELS};
 use facelite::vision::{calibrate, decode::decode_image, subject, VisionError};
 use image::{ImageFormat, Rgb, RgbImage};
+use vision_common::{engine, image, MAX_PIXELS};
 
 fn encode(img: &RgbImage, format: ImageFormat) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
