@@ -67,7 +67,11 @@ impl Detector {
         } else {
             self.spec.fallback?
         };
-        Some(if slot % 2 == 0 { (w, h) } else { (h, w) })
+        Some(if slot.is_multiple_of(2) {
+            (w, h)
+        } else {
+            (h, w)
+        })
     }
 
     fn plan(&self, slot: usize) -> Result<&Plan, VisionError> {
