@@ -1,0 +1,138 @@
+//! H.264 (Baseline/Main/High, CABAC, B-frames) via `rust_h264`'s display-order decoder;
+//! each frame carries its packet index through the reorder buffer.
+
+use image::RgbImage;
+use rust_h264::decoder::{ChromaFormat, Frame as H264Frame, OrderedDecoder};
+use rust_h264::error::DecodeError;
+use rust_h264::nal::{parse_avcc, parse_avcc_config, parse_sps_info, NalUnit, NalUnitType};
+
+use super::limits::Deadline;
+use super::sampling::Run;
+use super::track::Track;
+use super::yuv::{self, Matrix, Planes};
+use super::{FrameLimits, MediaError};
+
+/// Colour interpretation taken from the SPS.
+#[derive(Clone, Copy)]
+struct Colour {
+    matrix: Matrix,
+    full_range: bool,
+}
+
+/// Decodes one run of packets, returning the pictures of `run.wanted` (packet index, RGB).
+pub(crate) fn decode_run(
+    track: &Track<'_>,
+    run: &Run,
+    limits: &FrameLimits,
+    deadline: &Deadline,
+) -> Result<Vec<(usize, RgbImage)>, MediaError> {
+    let cfg = parse_avcc_config(&track.config)
+        .map_err(|e| MediaError::Corrupt(format!("H.264 configuration (avcC): {e}")))?;
+    let mut colour = Colour {
+        matrix: Matrix::Bt601,
+        full_range: false,
+    };
+    let mut dec = OrderedDecoder::<usize>::new();
+    let mut out = Vec::new();
+    for nal in cfg.sps_nals.iter().chain(cfg.pps_nals.iter()) {
+        feed(
+            &mut dec,
+            nal,
+            usize::MAX,
+            limits,
+            &mut colour,
+            run,
+            &mut out,
+        )?;
+    }
+    for i in run.start..=run.end {
+        deadline.check()?;
+        let data = track.packets.get(i).map(|p| &p.data[..]).unwrap_or(&[]);
+        for nal in parse_avcc(data, cfg.length_size) {
+            deadline.check()?;
+            feed(&mut dec, &nal, i, limits, &mut colour, run, &mut out)?;
+        }
+    }
+    for (frame, idx) in dec.flush_with_meta() {
+        keep(frame, idx, colour, run, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn feed(
+    dec: &mut OrderedDecoder<usize>,
+    nal: &NalUnit<'_>,
+    idx: usize,
+    limits: &FrameLimits,
+    colour: &mut Colour,
+    run: &Run,
+    out: &mut Vec<(usize, RgbImage)>,
+) -> Result<(), MediaError> {
+    if nal.nal_unit_type == NalUnitType::Sps {
+        let info = parse_sps_info(nal).map_err(|e| map_err(e, "sequence parameter set"))?;
+        limits.check_dims(info.width, info.height, "H.264 picture")?;
+        *colour = Colour {
+            matrix: Matrix::from_vui(info.matrix),
+            full_range: info.full_range,
+        };
+    }
+    let frames = dec
+        .decode_nal_with_meta(nal, idx)
+        .map_err(|e| map_err(e, "slice"))?;
+    for (frame, i) in frames {
+        keep(frame, i, *colour, run, out)?;
+    }
+    Ok(())
+}
+
+fn keep(
+    frame: H264Frame,
+    idx: usize,
+    colour: Colour,
+    run: &Run,
+    out: &mut Vec<(usize, RgbImage)>,
+) -> Result<(), MediaError> {
+    if !run.wanted.contains(&idx) {
+        return Ok(());
+    }
+    let (y, u, v);
+    let (planes_y, planes_u, planes_v): (&[u8], &[u8], &[u8]) = if frame.bit_depth > 8 {
+        let widen = |p: &[u8]| -> Vec<u16> {
+            p.chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect()
+        };
+        y = yuv::narrow(&widen(&frame.y), frame.bit_depth);
+        u = yuv::narrow(&widen(&frame.u), frame.bit_depth);
+        v = yuv::narrow(&widen(&frame.v), frame.bit_depth);
+        (&y, &u, &v)
+    } else {
+        (&frame.y, &frame.u, &frame.v)
+    };
+    let c_shift_y = match frame.chroma_format {
+        ChromaFormat::Yuv420 => 1,
+        _ => 0,
+    };
+    let img = yuv::to_rgb(&Planes {
+        width: frame.width,
+        height: frame.height,
+        y: planes_y,
+        y_stride: frame.width as usize,
+        u: planes_u,
+        v: planes_v,
+        c_stride: frame.chroma_width() as usize,
+        c_shift_x: 1,
+        c_shift_y,
+        matrix: colour.matrix,
+        full_range: colour.full_range,
+    })?;
+    out.push((idx, img));
+    Ok(())
+}
+
+fn map_err(e: DecodeError, what: &str) -> MediaError {
+    match e {
+        DecodeError::Unsupported(m) => MediaError::Unsupported(format!("H.264 {what}: {m}")),
+        other => MediaError::Corrupt(format!("H.264 {what}: {other}")),
+    }
+}

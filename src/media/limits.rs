@@ -1,0 +1,98 @@
+//! Limits applied to every upload before and during decoding, and the decode deadline.
+
+use std::time::{Duration, Instant};
+
+use super::MediaError;
+
+/// Every bound the media layer enforces. Header values (dimensions, duration, frame counts,
+/// archive entry counts) are checked before any decoding starts; time and inflated bytes are
+/// checked while working.
+#[derive(Debug, Clone)]
+pub struct FrameLimits {
+    /// Largest accepted upload, bytes.
+    pub max_file_bytes: usize,
+    /// Longest accepted video, seconds (container duration or last timestamp).
+    pub max_duration_secs: f64,
+    /// Most frames (samples) a video's index may list; bounds demux memory.
+    pub max_indexed_frames: usize,
+    /// Most frames decoded to produce the sample, including the frames decoded from the
+    /// preceding keyframe up to each sampled one.
+    pub max_frames_decoded: usize,
+    /// Widest accepted picture (before rotation), pixels.
+    pub max_width: u32,
+    /// Tallest accepted picture (before rotation), pixels.
+    pub max_height: u32,
+    /// Frames returned for a video or shot set, spread evenly from the first to the last.
+    pub sample_count: usize,
+    /// Wall-clock budget for decoding one upload.
+    pub max_decode_time: Duration,
+    /// Most entries a shot-set ZIP may hold.
+    pub max_zip_entries: usize,
+    /// Most bytes inflated from a shot-set ZIP, all entries together.
+    pub max_zip_inflated_bytes: u64,
+    /// Seconds between consecutive shots of a shot set; a ZIP carries no timing, so
+    /// `pts_secs` of shot `i` is `i * shot_interval_secs`.
+    pub shot_interval_secs: f64,
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        FrameLimits {
+            max_file_bytes: 64 * 1024 * 1024,
+            max_duration_secs: 60.0,
+            max_indexed_frames: 20_000,
+            max_frames_decoded: 900,
+            max_width: 1920,
+            max_height: 1920,
+            sample_count: 12,
+            max_decode_time: Duration::from_secs(30),
+            max_zip_entries: 256,
+            max_zip_inflated_bytes: 128 * 1024 * 1024,
+            shot_interval_secs: 0.1,
+        }
+    }
+}
+
+impl FrameLimits {
+    /// Refuses a picture larger than the dimension limits (called with header values).
+    pub(crate) fn check_dims(&self, width: u32, height: u32, what: &str) -> Result<(), MediaError> {
+        if width == 0 || height == 0 {
+            return Err(MediaError::Corrupt(format!(
+                "{what} has a zero dimension ({width}x{height})"
+            )));
+        }
+        if width > self.max_width || height > self.max_height {
+            return Err(MediaError::TooLarge(format!(
+                "{what} is {width}x{height}, limit {}x{}",
+                self.max_width, self.max_height
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The moment decoding must stop; checked between frames, packets and NAL units.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    end: Instant,
+    budget: Duration,
+}
+
+impl Deadline {
+    /// Starts the clock for one upload.
+    pub(crate) fn start(budget: Duration) -> Self {
+        Deadline {
+            end: Instant::now() + budget,
+            budget,
+        }
+    }
+
+    /// Errors once the budget is spent.
+    pub(crate) fn check(&self) -> Result<(), MediaError> {
+        if Instant::now() > self.end {
+            Err(MediaError::DeadlineExceeded(self.budget))
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Shot sets: ZIP archives of JPEG/PNG frames, in name order. The entry count is checked
+//! from the archive's end record before the directory is parsed, and inflated bytes are
+//! counted while inflating, so a zip bomb stops at the limit instead of filling memory.
+
+use std::io::{Cursor, Read};
+
+use super::error::guard;
+use super::limits::Deadline;
+use super::sampling::pick_even;
+use super::sniff::{sniff, ImageFormat, MediaKind};
+use super::{jpeg, still, Frame, FrameLimits, MediaError};
+
+/// Decodes `sample_count` shots spread evenly over the archive's name-sorted images.
+pub(crate) fn frames(
+    bytes: &[u8],
+    limits: &FrameLimits,
+    deadline: &Deadline,
+) -> Result<Vec<Frame>, MediaError> {
+    let declared = declared_entries(bytes)?;
+    if declared > limits.max_zip_entries as u64 {
+        return Err(too_many(declared, limits));
+    }
+    guard("shot set archive", || {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+            .map_err(|e| MediaError::Corrupt(format!("shot set archive: {e}")))?;
+        if zip.len() > limits.max_zip_entries {
+            return Err(too_many(zip.len() as u64, limits));
+        }
+        let mut names: Vec<(String, usize)> = Vec::new();
+        for i in 0..zip.len() {
+            let entry = zip
+                .by_index_raw(i)
+                .map_err(|e| MediaError::Corrupt(format!("shot set entry {i}: {e}")))?;
+            let name = entry
+                .name()
+                .map_err(|e| MediaError::Corrupt(format!("shot set entry {i} name: {e}")))?
+                .to_string();
+            if entry.is_dir() || is_junk(&name) {
+                continue;
+            }
+            names.push((name, i));
+        }
+        names.sort();
+        if names.is_empty() {
+            return Err(MediaError::NoFrames(
+                "the shot set archive holds no files".into(),
+            ));
+        }
+        let positions: Vec<f64> = (0..names.len()).map(|i| i as f64).collect();
+        let mut budget = limits.max_zip_inflated_bytes;
+        let mut out = Vec::new();
+        for pos in pick_even(&positions, limits.sample_count) {
+            deadline.check()?;
+            let (name, index) = &names[pos];
+            let mut entry = zip
+                .by_index(*index)
+                .map_err(|e| MediaError::Corrupt(format!("shot set entry {name}: {e}")))?;
+            if entry.size() > budget {
+                return Err(bomb(limits));
+            }
+            let mut data = Vec::new();
+            (&mut entry)
+                .take(budget + 1)
+                .read_to_end(&mut data)
+                .map_err(|e| MediaError::Corrupt(format!("shot set entry {name}: {e}")))?;
+            if data.len() as u64 > budget {
+                return Err(bomb(limits));
+            }
+            budget -= data.len() as u64;
+            let what = format!("shot {name}");
+            let image = match sniff(&data) {
+                Ok(MediaKind::Image(ImageFormat::Jpeg)) => jpeg::decode(&data, limits, &what)?,
+                Ok(MediaKind::Image(ImageFormat::Png)) => {
+                    still::decode(&data, ImageFormat::Png, limits)?
+                }
+                _ => {
+                    return Err(MediaError::Unsupported(format!(
+                        "{what} is not a JPEG or PNG image"
+                    )))
+                }
+            };
+            out.push(Frame {
+                index: pos,
+                pts_secs: pos as f64 * limits.shot_interval_secs,
+                image,
+            });
+        }
+        Ok(out)
+    })
+}
+
+fn too_many(n: u64, limits: &FrameLimits) -> MediaError {
+    MediaError::TooManyEntries(format!(
+        "the shot set archive lists {n} entries, limit {}",
+        limits.max_zip_entries
+    ))
+}
+
+fn bomb(limits: &FrameLimits) -> MediaError {
+    MediaError::TooLarge(format!(
+        "the shot set inflates to more than {} bytes (zip bomb?)",
+        limits.max_zip_inflated_bytes
+    ))
+}
+
+/// Directory metadata that archivers add and that is not a shot.
+fn is_junk(name: &str) -> bool {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    name.starts_with("__MACOSX/") || base.starts_with('.') || base.eq_ignore_ascii_case("thumbs.db")
+}
+
+/// Entry count from the end-of-central-directory record (ZIP64 aware), read before the
+/// archive library allocates anything for the directory.
+fn declared_entries(b: &[u8]) -> Result<u64, MediaError> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    let from = b.len().saturating_sub(22 + 65_535);
+    let tail = &b[from..];
+    let at = tail
+        .windows(4)
+        .rposition(|w| w == EOCD)
+        .map(|p| from + p)
+        .ok_or_else(|| {
+            MediaError::Corrupt("shot set archive has no end record (truncated?)".into())
+        })?;
+    if at + 22 > b.len() {
+        return Err(MediaError::Corrupt(
+            "shot set archive end record is truncated".into(),
+        ));
+    }
+    let total = u64::from(u16::from_le_bytes([b[at + 10], b[at + 11]]));
+    if total != 0xFFFF {
+        return Ok(total);
+    }
+    // ZIP64: the locator (20 bytes) precedes the EOCD and points at the ZIP64 end record.
+    let loc = at
+        .checked_sub(20)
+        .filter(|&l| &b[l..l + 4] == b"PK\x06\x07");
+    let Some(loc) = loc else {
+        return Ok(total);
+    };
+    let off = u64::from_le_bytes(b[loc + 8..loc + 16].try_into().unwrap_or([0; 8]));
+    let off = usize::try_from(off).ok().filter(|&o| o + 56 <= b.len());
+    match off {
+        Some(o) if &b[o..o + 4] == b"PK\x06\x06" => Ok(u64::from_le_bytes(
+            b[o + 32..o + 40].try_into().unwrap_or([0xFF; 8]),
+        )),
+        _ => Err(MediaError::Corrupt(
+            "shot set ZIP64 end record is invalid".into(),
+        )),
+    }
+}

@@ -1,0 +1,465 @@
+//! Media decoding against ffmpeg's reference frames, plus damaged files and limits.
+//! Clips and references: tests/data/media (regenerate with make_clips.sh there).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use facelite::media::{self, Container, FrameLimits, ImageFormat, MediaError, MediaKind};
+use image::RgbImage;
+
+fn data(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/media")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn limits4() -> FrameLimits {
+    FrameLimits {
+        sample_count: 4,
+        max_decode_time: Duration::from_secs(20),
+        ..FrameLimits::default()
+    }
+}
+
+/// 8x8 box average, the way make_clips.sh reduces ffmpeg's frames.
+fn reduce(img: &RgbImage) -> RgbImage {
+    let (w, h) = (img.width() / 8, img.height() / 8);
+    RgbImage::from_fn(w, h, |x, y| {
+        let mut s = [0u32; 3];
+        for dy in 0..8 {
+            for dx in 0..8 {
+                let p = img.get_pixel(x * 8 + dx, y * 8 + dy);
+                for c in 0..3 {
+                    s[c] += u32::from(p[c]);
+                }
+            }
+        }
+        image::Rgb([
+            ((s[0] + 32) / 64) as u8,
+            ((s[1] + 32) / 64) as u8,
+            ((s[2] + 32) / 64) as u8,
+        ])
+    })
+}
+
+/// Decodes `clip` with 4 samples and compares each with the reference strip.
+fn check_clip(clip: &str, reference: &str, want_index: &[usize], want_size: (u32, u32)) {
+    let bytes = data(clip);
+    let frames = media::frames(&bytes, &limits4()).unwrap_or_else(|e| panic!("{clip}: {e}"));
+    let idx: Vec<usize> = frames.iter().map(|f| f.index).collect();
+    assert_eq!(idx, want_index, "{clip}: sampled frame numbers");
+    let refs = image::open(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/media")
+            .join(reference),
+    )
+    .unwrap()
+    .to_rgb8();
+    let (rw, rh) = (want_size.0 / 8, want_size.1 / 8);
+    assert_eq!(refs.dimensions(), (rw * 4, rh), "{reference} geometry");
+    for (k, f) in frames.iter().enumerate() {
+        assert_eq!(f.image.dimensions(), want_size, "{clip} frame {k} size");
+        let small = reduce(&f.image);
+        let mut sum = 0u64;
+        for y in 0..rh {
+            for x in 0..rw {
+                let a = small.get_pixel(x, y);
+                let b = refs.get_pixel(k as u32 * rw + x, y);
+                for c in 0..3 {
+                    sum += u64::from(a[c].abs_diff(b[c]));
+                }
+            }
+        }
+        let mad = sum as f64 / f64::from(rw * rh * 3);
+        eprintln!(
+            "{clip} frame {} (t={:.3}s): mean abs diff {mad:.3}",
+            f.index, f.pts_secs
+        );
+        assert!(
+            mad < 2.0,
+            "{clip} frame {}: mean abs diff {mad:.2} vs ffmpeg",
+            f.index
+        );
+    }
+    // Presentation times rise with the frame numbers.
+    assert!(
+        frames.windows(2).all(|w| w[1].pts_secs > w[0].pts_secs),
+        "{clip}: pts order"
+    );
+}
+
+const V20: [usize; 4] = [0, 6, 13, 19];
+const V10: [usize; 4] = [0, 3, 6, 9];
+
+#[test]
+fn h264_high_with_b_frames() {
+    check_clip("h264_high.mp4", "ref_h264_high.png", &V20, (320, 240));
+}
+
+#[test]
+fn h264_baseline() {
+    check_clip(
+        "h264_baseline.mp4",
+        "ref_h264_baseline.png",
+        &V20,
+        (320, 240),
+    );
+}
+
+#[test]
+fn h264_fragmented_mp4() {
+    check_clip("h264_frag.mp4", "ref_h264_frag.png", &V20, (320, 240));
+}
+
+#[test]
+fn h264_rotated_90_is_upright() {
+    check_clip("h264_rot90.mp4", "ref_h264_rot90.png", &V20, (240, 320));
+}
+
+#[test]
+fn hevc_mp4() {
+    check_clip("hevc.mp4", "ref_hevc.png", &V20, (320, 240));
+}
+
+#[test]
+fn webm_vp8() {
+    check_clip("vp8.webm", "ref_vp8.png", &V20, (320, 240));
+}
+
+#[test]
+fn webm_vp8_live_unknown_size() {
+    check_clip("vp8_live.webm", "ref_vp8_live.png", &V20, (320, 240));
+}
+
+#[test]
+fn mjpeg_avi_optimised_tables() {
+    check_clip("mjpeg.avi", "ref_mjpeg.png", &V10, (160, 120));
+}
+
+#[test]
+fn mjpeg_avi_standard_tables() {
+    check_clip(
+        "mjpeg_stdhuff.avi",
+        "ref_mjpeg_stdhuff.png",
+        &V10,
+        (160, 120),
+    );
+}
+
+#[test]
+fn mjpeg_avi_without_dht() {
+    check_clip("mjpeg_nodht.avi", "ref_mjpeg_nodht.png", &V10, (160, 120));
+}
+
+#[test]
+fn mjpeg_mov() {
+    check_clip("mjpeg.mov", "ref_mjpeg_mov.png", &V10, (160, 120));
+}
+
+#[test]
+fn zip_shot_set_in_name_order() {
+    check_clip("shots.zip", "ref_shots.png", &[0, 2, 5, 7], (320, 240));
+}
+
+#[test]
+fn zip_shot_set_of_pngs() {
+    let frames = media::frames(&data("shots_png.zip"), &limits4()).unwrap();
+    assert_eq!(frames.len(), 3);
+    assert!(frames.iter().all(|f| f.image.dimensions() == (80, 60)));
+    // a.png, b.png, c.png are crops 5 px apart going down: sorted by name they differ.
+    assert_ne!(frames[0].image.as_raw(), frames[1].image.as_raw());
+    assert!(frames[1].pts_secs > frames[0].pts_secs);
+}
+
+#[test]
+fn still_images_decode_as_one_frame() {
+    let jpg = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/grace_hopper.jpg"),
+    )
+    .unwrap();
+    let frames = media::frames(&jpg, &FrameLimits::default()).unwrap();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].image.dimensions(), (512, 600));
+}
+
+#[test]
+fn sniff_decides_media_type_from_magic() {
+    let cases: [(&str, MediaKind); 6] = [
+        ("h264_high.mp4", MediaKind::Video(Container::Mp4)),
+        ("h264_frag.mp4", MediaKind::Video(Container::Mp4)),
+        ("vp8.webm", MediaKind::Video(Container::Matroska)),
+        ("mjpeg.avi", MediaKind::Video(Container::Avi)),
+        ("mjpeg.mov", MediaKind::Video(Container::Mp4)),
+        ("shots.zip", MediaKind::ShotsSet),
+    ];
+    for (f, kind) in cases {
+        assert_eq!(media::sniff(&data(f)).unwrap(), kind, "{f}");
+    }
+    assert_eq!(
+        media::sniff(&data("shots.zip")).unwrap().oz_media_type(),
+        "SHOTS_SET"
+    );
+    assert_eq!(
+        media::sniff(&data("vp8.webm")).unwrap().oz_media_type(),
+        "VIDEO_FOLDER"
+    );
+    assert_eq!(
+        media::sniff(b"\x89PNG\r\n\x1a\nrest").unwrap(),
+        MediaKind::Image(ImageFormat::Png)
+    );
+    assert!(matches!(
+        media::sniff(b"GIF89a......"),
+        Err(MediaError::UnknownFormat(_))
+    ));
+    assert!(matches!(
+        media::sniff(b""),
+        Err(MediaError::UnknownFormat(_))
+    ));
+}
+
+const ALL: [&str; 12] = [
+    "h264_high.mp4",
+    "h264_baseline.mp4",
+    "h264_frag.mp4",
+    "h264_rot90.mp4",
+    "hevc.mp4",
+    "vp8.webm",
+    "vp8_live.webm",
+    "mjpeg.avi",
+    "mjpeg_nodht.avi",
+    "mjpeg.mov",
+    "shots.zip",
+    "shots_png.zip",
+];
+
+#[test]
+fn truncated_files_give_errors() {
+    let limits = FrameLimits {
+        max_decode_time: Duration::from_secs(10),
+        ..limits4()
+    };
+    for f in ALL {
+        let bytes = data(f);
+        for cut in [
+            bytes.len() / 10,
+            bytes.len() / 2,
+            bytes.len() * 9 / 10,
+            bytes.len() - 7,
+        ] {
+            let r = media::frames(&bytes[..cut], &limits);
+            assert!(
+                r.is_err(),
+                "{f} cut at {cut}/{}: decoded {} frames",
+                bytes.len(),
+                r.map(|v| v.len()).unwrap_or(0)
+            );
+        }
+    }
+}
+
+#[test]
+fn corrupted_files_return_without_panic_or_hang() {
+    let limits = FrameLimits {
+        max_decode_time: Duration::from_secs(10),
+        ..limits4()
+    };
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for f in ALL {
+        let clean = data(f);
+        for round in 0..12 {
+            let mut bytes = clean.clone();
+            // Flip a burst of bytes somewhere past the magic number.
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let at = 16 + (seed as usize) % (bytes.len() - 48);
+            for k in 0..(1 + round % 24) {
+                bytes[at + k] ^= 0x5A ^ (k as u8);
+            }
+            let started = std::time::Instant::now();
+            let r = media::frames(&bytes, &limits);
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{f}: took {:?}",
+                started.elapsed()
+            );
+            match r {
+                Ok(frames) => assert!(frames.iter().all(|fr| fr.image.width() > 0)),
+                Err(e) => assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
+}
+
+#[test]
+fn damaged_headers_are_reported_as_corrupt() {
+    // MP4: a 'moov' whose size runs past the end of the file.
+    let mut mp4 = data("h264_high.mp4");
+    let at = mp4.windows(4).position(|w| w == b"moov").unwrap() - 4;
+    mp4[at..at + 4].copy_from_slice(&0x7fff_fff0u32.to_be_bytes());
+    assert!(matches!(
+        media::frames(&mp4, &limits4()),
+        Err(MediaError::Corrupt(_))
+    ));
+    // MP4: a forged sample count of four billion is refused before any allocation.
+    let mut mp4 = data("h264_high.mp4");
+    let at = mp4.windows(4).position(|w| w == b"stsz").unwrap() + 4;
+    mp4[at + 4..at + 8].copy_from_slice(&0u32.to_be_bytes()); // constant sample size...
+    mp4[at + 4..at + 8].copy_from_slice(&1u32.to_be_bytes());
+    mp4[at + 8..at + 12].copy_from_slice(&u32::MAX.to_be_bytes()); // ...four billion samples
+    assert!(matches!(
+        media::frames(&mp4, &limits4()),
+        Err(MediaError::TooLong(_))
+    ));
+    // AVI: a chunk size beyond the end.
+    let mut avi = data("mjpeg.avi");
+    let movi = avi.windows(4).position(|w| w == b"movi").unwrap();
+    let at = movi + avi[movi..].windows(4).position(|w| w == b"00dc").unwrap() + 4;
+    avi[at..at + 4].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+    assert!(matches!(
+        media::frames(&avi, &limits4()),
+        Err(MediaError::Corrupt(_))
+    ));
+    // JPEG shot that is not an image.
+    let zip = stored_zip(&[("a.jpg", b"not a jpeg at all".as_slice())]);
+    assert!(media::frames(&zip, &limits4()).is_err());
+}
+
+#[test]
+fn limits_refuse_before_decoding() {
+    let small = FrameLimits {
+        max_width: 200,
+        max_height: 200,
+        ..limits4()
+    };
+    for f in [
+        "h264_high.mp4",
+        "hevc.mp4",
+        "vp8.webm",
+        "vp8_live.webm",
+        "shots.zip",
+    ] {
+        let r = media::frames(&data(f), &small);
+        assert!(matches!(r, Err(MediaError::TooLarge(_))), "{f}: {r:?}");
+    }
+    let tiny = FrameLimits {
+        max_width: 100,
+        max_height: 100,
+        ..limits4()
+    };
+    for f in ["mjpeg.avi", "mjpeg.mov", "mjpeg_nodht.avi"] {
+        let r = media::frames(&data(f), &tiny);
+        assert!(matches!(r, Err(MediaError::TooLarge(_))), "{f}: {r:?}");
+    }
+    let short = FrameLimits {
+        max_duration_secs: 0.5,
+        ..limits4()
+    };
+    for f in [
+        "h264_high.mp4",
+        "h264_frag.mp4",
+        "vp8.webm",
+        "vp8_live.webm",
+        "mjpeg.avi",
+    ] {
+        let r = media::frames(&data(f), &short);
+        assert!(matches!(r, Err(MediaError::TooLong(_))), "{f}: {r:?}");
+    }
+    let budget = FrameLimits {
+        max_frames_decoded: 5,
+        ..limits4()
+    };
+    let r = media::frames(&data("h264_high.mp4"), &budget);
+    assert!(matches!(r, Err(MediaError::TooLong(_))), "{r:?}");
+    let no_time = FrameLimits {
+        max_decode_time: Duration::ZERO,
+        ..limits4()
+    };
+    let r = media::frames(&data("h264_high.mp4"), &no_time);
+    assert!(matches!(r, Err(MediaError::DeadlineExceeded(_))), "{r:?}");
+    let r = media::frames(
+        &data("h264_high.mp4"),
+        &FrameLimits {
+            max_file_bytes: 1000,
+            ..limits4()
+        },
+    );
+    assert!(matches!(r, Err(MediaError::TooLarge(_))), "{r:?}");
+}
+
+#[test]
+fn zip_with_too_many_entries_is_refused() {
+    let names: Vec<String> = (0..300).map(|i| format!("s{i:03}.jpg")).collect();
+    let entries: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), b"x".as_slice()))
+        .collect();
+    let zip = stored_zip(&entries);
+    let r = media::frames(&zip, &limits4());
+    assert!(matches!(r, Err(MediaError::TooManyEntries(_))), "{r:?}");
+}
+
+#[test]
+fn zip_bomb_is_refused_while_inflating() {
+    let bomb = data("bomb.zip");
+    assert!(bomb.len() < 100_000);
+    let limits = FrameLimits {
+        max_zip_inflated_bytes: 4 * 1024 * 1024,
+        ..limits4()
+    };
+    let r = media::frames(&bomb, &limits);
+    assert!(matches!(r, Err(MediaError::TooLarge(_))), "{r:?}");
+}
+
+/// A ZIP of stored (uncompressed) entries.
+fn stored_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    fn crc32(d: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in d {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    (c >> 1) ^ 0xEDB8_8320
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, body) in entries {
+        let off = out.len() as u32;
+        let crc = crc32(body);
+        let mut common = Vec::new();
+        common.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, stored, time, date
+        common.extend_from_slice(&crc.to_le_bytes());
+        common.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        common.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        common.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        common.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(b"PK\x03\x04");
+        out.extend_from_slice(&common);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(body);
+        central.extend_from_slice(b"PK\x01\x02");
+        central.extend_from_slice(&[20, 0]);
+        central.extend_from_slice(&common);
+        central.extend_from_slice(&[0; 8]); // comment len, disk, internal attrs, ...
+        central.extend_from_slice(&[0; 4]); // external attrs
+        central.extend_from_slice(&off.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let cd_off = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(b"PK\x05\x06");
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_off.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
