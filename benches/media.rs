@@ -16,7 +16,9 @@ use facelite::media::{self, FrameLimits};
 fn clips_dir() -> PathBuf {
     std::env::var_os("FACELITE_BENCH_CLIPS")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("bench-clips")))
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("bench-clips"))
+        })
         .unwrap_or_else(|| PathBuf::from("target/bench-clips"))
 }
 
@@ -29,7 +31,14 @@ fn decode_all(c: &mut Criterion) {
     let mut group = c.benchmark_group("media_decode");
     group.sample_size(10);
     for size in ["640x480", "1280x720"] {
-        for clip in ["h264_high.mp4", "h264_baseline.mp4", "h264_frag.mp4", "hevc.mp4", "vp8.webm", "mjpeg.avi"] {
+        for clip in [
+            "h264_high.mp4",
+            "h264_baseline.mp4",
+            "h264_frag.mp4",
+            "hevc.mp4",
+            "vp8.webm",
+            "mjpeg.avi",
+        ] {
             let path = clips_dir().join(size).join(clip);
             let Ok(bytes) = std::fs::read(&path) else {
                 eprintln!("skipping {}: not found", path.display());

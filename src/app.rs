@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::accounts::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::store::Store;
 use crate::vision::Engine;
@@ -11,4 +12,6 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub vision: Arc<Engine>,
+    /// Failed-login counters (in memory, per account and client address).
+    pub login_throttle: LoginThrottle,
 }

@@ -85,6 +85,7 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
         config,
         store,
         vision: Arc::new(vision),
+        login_throttle: crate::accounts::throttle::LoginThrottle::new(),
     });
     let router = Arc::new(Router::new(crate::api::routes()));
     let shutdown = Arc::new(Notify::new());

@@ -148,3 +148,52 @@ fn tls_serves_healthz() {
     assert!(!String::from_utf8_lossy(&raw).contains("\"ok\""));
     let _ = http; // keep the helper import used in every test binary
 }
+
+#[test]
+fn graceful_shutdown_finishes_an_in_flight_request() {
+    let mut srv = TestServer::start();
+    let body = serde_json::json!({"credentials": {
+        "email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}})
+    .to_string();
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let mut s = TcpStream::connect(srv.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    s.write_all(
+        format!(
+            "POST /api/authorize/auth/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .expect("head");
+    s.write_all(first).expect("first half");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = srv.pid().expect("pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(srv.wait_log("SIGTERM received"), "{}", srv.log_text());
+    // The listener is closed: new connections are refused (or reset) from now on.
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = TcpStream::connect(srv.addr)
+        .map(|mut c| {
+            let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+            let mut buf = Vec::new();
+            c.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let _ = c.read_to_end(&mut buf);
+            buf.is_empty()
+        })
+        .unwrap_or(true);
+    assert!(refused, "a new request was served after SIGTERM");
+    // The in-flight request completes.
+    s.write_all(rest).expect("second half");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let r = parse_response(&raw);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["access_token"].is_string());
+    let status = srv.stop().expect("exit status");
+    assert!(status.success(), "{status:?}");
+}

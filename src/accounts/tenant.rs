@@ -1,6 +1,61 @@
 //! Tenant isolation, in one place: every read and write of a company-owned object passes
 //! through a [`Scope`]. An object of another company is answered exactly like a missing one
 //! (404, code 10), so ids of other tenants cannot even be probed.
+//!
+//! # The mechanism (read this before adding a company-owned record type)
+//!
+//! A record type that belongs to a company implements [`CompanyOwned`] and
+//! `store::Record` with `type Tenancy = store::CompanyScoped`. The store then offers it *only*
+//! through calls that take a `&Scope`:
+//!
+//! * reads: `get_scoped` (404 outside the scope), `find_scoped` (`None`), `list_scoped`
+//!   (a company scope reads through the tenant index and never touches other companies'
+//!   records) -- on `Store` for one-shot reads, or on a `ReadTx`/`WriteTx` (trait
+//!   `store::StoreRead`) inside a transaction;
+//! * writes: `WriteTx::put_scoped` (refused when the new *or* the replaced record's company is
+//!   outside the scope; keeps the tenant index) and `WriteTx::delete_scoped`.
+//!
+//! There is no unscoped call for such types, so a handler cannot forget the check. Code that
+//! legitimately works across tenants (login, workers, the admin CLI) passes `&Scope::All`
+//! explicitly, which is easy to find in review (`grep 'Scope::All'`).
+//!
+//! ```ignore
+//! use crate::accounts::tenant::{CompanyOwned, Scope};
+//! use crate::store::{tables, CompanyScoped, Record, StoreRead};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! pub struct Folder { pub folder_id: Uuid, pub company_id: Uuid, /* ... */ }
+//!
+//! impl Record for Folder {
+//!     const TABLE: tables::Table = tables::FOLDERS;   // declared in store/tables.rs + ALL
+//!     const WHAT: &'static str = "folder";
+//!     const VERSION: u32 = 1;
+//!     type Tenancy = CompanyScoped;
+//!     fn key(&self) -> String { self.folder_id.to_string() }
+//! }
+//! impl CompanyOwned for Folder {
+//!     fn owner_company(&self) -> Uuid { self.company_id }
+//! }
+//!
+//! async fn get_folder(ctx: Ctx) -> HandlerResult {
+//!     let p = accounts::authenticate(&ctx).await?;
+//!     let scope = Scope::of(&p);
+//!     let folder: Folder = ctx.app.store.get_scoped(&scope, ctx.param(0)?)?; // 404 if B's
+//!     // several records atomically:
+//!     ctx.app.store.write(|tx| {
+//!         let mut f: Folder = tx.get_scoped(&scope, &id)?;
+//!         f.time_updated = now;
+//!         tx.put_scoped(&scope, &f)?;
+//!         tx.put(&job)?;                       // a Global record (type Tenancy = Global)
+//!         Ok::<_, ApiError>(())
+//!     })?;
+//!     ...
+//! }
+//! ```
+//!
+//! Records created by a company user take the user's `company_id`; ADMIN/OPERATOR have no
+//! company and must name one (for example the folder's company). Users without a company
+//! (ADMIN, OPERATOR) are owned by the nil UUID, which no company scope matches.
 
 use uuid::Uuid;
 

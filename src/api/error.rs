@@ -142,10 +142,48 @@ impl std::error::Error for ApiError {}
 
 // Conversions from each layer's error type live below, one `impl From` per layer.
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as S;
+        match e {
+            S::NotFound { .. } => ApiError::not_found(e.to_string()),
+            S::Locked { .. } => {
+                eprintln!("facelite: {e}");
+                ApiError::unavailable("the store is not available; try again later")
+            }
+            other => {
+                // Details go to the log, not to the client.
+                eprintln!("facelite: store error: {other}");
+                ApiError::internal("internal storage error")
+            }
+        }
+    }
+}
+
 impl From<crate::accounts::AccountsError> for ApiError {
     fn from(e: crate::accounts::AccountsError) -> Self {
+        use crate::accounts::AccountsError as A;
+        let msg = e.to_string();
         match e {
-            crate::accounts::AccountsError::Store(m) => ApiError::internal(m),
+            A::Store(s) => s.into(),
+            A::NoToken => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::AuthNotProvided, msg),
+            A::UnknownToken | A::InvalidCredentials | A::SessionNotFound => {
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::AuthInvalid, msg)
+            }
+            A::TokenExpired => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::AuthExpired, msg),
+            A::Throttled {
+                retry_after_secs, ..
+            } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::AuthForbidden, msg)
+                .with_details(serde_json::json!({ "retry_after_secs": retry_after_secs })),
+            A::RefreshForbidden | A::Forbidden(_) => ApiError::forbidden(msg),
+            A::RefreshFieldMissing | A::Structure(_) => ApiError::structure(msg),
+            A::Invalid(_) => ApiError::value(msg),
+            A::Type(_) => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidType, msg),
+            A::Conflict(_) => ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidValue, msg),
+            A::Crypto(_) | A::File { .. } | A::Task(_) => {
+                eprintln!("facelite: accounts error: {msg}");
+                ApiError::internal("internal error")
+            }
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The REST surface: one module per resource family. [`routes`] is the whole route table.
 
+pub mod authorize;
+pub mod companies_users;
 pub mod error;
 pub mod system;
 
@@ -9,5 +11,7 @@ use crate::http::router::Route;
 pub fn routes() -> Vec<Route> {
     let mut r = Vec::new();
     r.extend(system::routes());
+    r.extend(authorize::routes());
+    r.extend(companies_users::routes());
     r
 }
