@@ -18,6 +18,7 @@ pub struct Config {
     pub thresholds: ThresholdsConfig,
     pub lite: LiteConfig,
     pub vision: VisionConfig,
+    pub collections: CollectionsConfig,
 }
 
 /// Listening, TLS, connection handling.
@@ -163,6 +164,36 @@ pub struct VisionConfig {
     pub threads: usize,
 }
 
+/// Collections (1:N): what a person image must be, and how many there may be.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectionsConfig {
+    /// Images one person may have (also bounds one upload request).
+    pub max_images_per_person: usize,
+    /// Largest person image, bytes.
+    pub max_image_bytes: usize,
+    /// Narrowest accepted face box in a person image, pixels.
+    pub min_face_px: f32,
+    /// Lowest accepted sharpness component (vision quality, `v / (v + 60)` of the Laplacian
+    /// variance of the face patch) of a person image.
+    pub min_sharpness: f32,
+    /// Persons a COLLECTION analysis reports per media at most (`params.decision_count`
+    /// may ask for fewer or more, up to 100).
+    pub decision_count: usize,
+}
+
+impl Default for CollectionsConfig {
+    fn default() -> Self {
+        CollectionsConfig {
+            max_images_per_person: 16,
+            max_image_bytes: 15 * 1024 * 1024,
+            min_face_px: 60.0,
+            min_sharpness: 0.15,
+            decision_count: 10,
+        }
+    }
+}
+
 /// Settings given on the command line; each wins over file and environment.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -204,7 +235,15 @@ const FLAG_ENV: &[(&str, &str, &str)] = &[
 ];
 
 /// Section names, for `FACELITE_<SECTION>_<KEY>` variables.
-const SECTIONS: &[&str] = &["server", "auth", "limits", "thresholds", "lite", "vision"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "auth",
+    "limits",
+    "thresholds",
+    "lite",
+    "vision",
+    "collections",
+];
 
 /// Variables with the `FACELITE_` prefix that are not configuration keys.
 const NON_CONFIG_ENV: &[&str] = &[

@@ -51,16 +51,15 @@ pub struct CollectionHit {
 /// Every collection's gallery, behind one lock: searches share it, changes take it briefly.
 pub struct SearchIndex {
     model: ModelKey,
-    dim: usize,
     galleries: RwLock<HashMap<Uuid, Gallery>>,
 }
 
 impl SearchIndex {
-    /// An empty index for templates of `model`, `dim` values long.
-    pub fn new(model: ModelKey, dim: usize) -> SearchIndex {
+    /// An empty index for templates of `model`. Each collection's gallery takes the vector
+    /// length of its first template and refuses other lengths.
+    pub fn new(model: ModelKey) -> SearchIndex {
         SearchIndex {
             model,
-            dim,
             galleries: RwLock::new(HashMap::new()),
         }
     }
@@ -102,7 +101,7 @@ impl SearchIndex {
         self.check_model(model)?;
         let mut g = self.write();
         g.entry(collection_id)
-            .or_insert_with(|| Gallery::new(self.dim))
+            .or_insert_with(|| Gallery::new(vector.len()))
             .insert(template_id, person_id, vector)
     }
 
@@ -143,12 +142,6 @@ impl SearchIndex {
         k: usize,
     ) -> Result<Vec<CollectionHit>, SearchError> {
         self.check_model(model)?;
-        if query.len() != self.dim {
-            return Err(SearchError::Dimension {
-                expected: self.dim,
-                got: query.len(),
-            });
-        }
         let g = self.read();
         let mut all = Vec::new();
         for c in collections {
@@ -201,7 +194,7 @@ mod tests {
 
     #[test]
     fn other_models_are_never_compared() {
-        let idx = SearchIndex::new(key("1"), 2);
+        let idx = SearchIndex::new(key("1"));
         let c = Uuid::new_v4();
         assert!(matches!(
             idx.insert(c, Uuid::new_v4(), Uuid::new_v4(), &key("2"), &[1.0, 0.0]),
@@ -223,7 +216,7 @@ mod tests {
 
     #[test]
     fn persons_are_deduplicated_and_collections_kept_apart() {
-        let idx = SearchIndex::new(key("1"), 2);
+        let idx = SearchIndex::new(key("1"));
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let (p1, p2, p3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let m = key("1");
