@@ -21,6 +21,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub analysis: AnalysisConfig,
     pub webhooks: WebhooksConfig,
+    pub collections: CollectionsConfig,
 }
 
 /// Listening, TLS, connection handling.
@@ -323,6 +324,36 @@ impl Default for MediaConfig {
     }
 }
 
+/// Collections (1:N): what a person image must be, and how many there may be.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectionsConfig {
+    /// Images one person may have (also bounds one upload request).
+    pub max_images_per_person: usize,
+    /// Largest person image, bytes.
+    pub max_image_bytes: usize,
+    /// Narrowest accepted face box in a person image, pixels.
+    pub min_face_px: f32,
+    /// Lowest accepted sharpness component (vision quality, `v / (v + 60)` of the Laplacian
+    /// variance of the face patch) of a person image.
+    pub min_sharpness: f32,
+    /// Persons a COLLECTION analysis reports per media at most (`params.decision_count`
+    /// may ask for fewer or more, up to 100).
+    pub decision_count: usize,
+}
+
+impl Default for CollectionsConfig {
+    fn default() -> Self {
+        CollectionsConfig {
+            max_images_per_person: 16,
+            max_image_bytes: 15 * 1024 * 1024,
+            min_face_px: 60.0,
+            min_sharpness: 0.15,
+            decision_count: 10,
+        }
+    }
+}
+
 /// Settings given on the command line; each wins over file and environment.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -371,8 +402,10 @@ const SECTIONS: &[&str] = &[
     "thresholds",
     "lite",
     "vision",
+    "media",
     "analysis",
     "webhooks",
+    "collections",
 ];
 
 /// Variables with the `FACELITE_` prefix that are not configuration keys.

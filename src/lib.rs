@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod collections;
 pub mod config;
 pub mod http;
 pub mod lite;

@@ -238,3 +238,30 @@ impl From<crate::analysis::repo::RepoError> for ApiError {
         ApiError::internal("store error; see the server log")
     }
 }
+
+impl From<crate::collections::CollectionsError> for ApiError {
+    fn from(e: crate::collections::CollectionsError) -> Self {
+        use crate::collections::CollectionsError as E;
+        match e {
+            E::Store(m) | E::Io(m) => {
+                eprintln!("facelite: collections: {m}");
+                ApiError::internal("store error; see the server log")
+            }
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Forbidden(m) => ApiError::forbidden(m),
+            E::Structure(m) => ApiError::structure(m),
+            E::Invalid(m) => ApiError::value(m),
+            E::TooLarge(m) => ApiError::too_large(m),
+            E::Conflict { message, details } => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidValue, message)
+                    .with_details(details)
+            }
+            E::Unusable { message, details } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidValue,
+                message,
+            )
+            .with_details(details),
+        }
+    }
+}

@@ -50,6 +50,22 @@ pub const SESSIONS_BY_USER: Table = TableDefinition::new("sessions_by_user");
 // ---- later families add their tables below (folders, media, analyses, jobs, webhook outbox,
 // ---- collections, persons), and list them in ALL.
 
+/// Collections (1:N), key `collection_id` (`collections::model::CollectionRec`).
+pub const COLLECTIONS: Table = TableDefinition::new("collections");
+
+/// Persons of collections, key `person_id`.
+pub const PERSONS: Table = TableDefinition::new("persons");
+
+/// Person images with their templates, key `person_image_id`.
+pub const PERSON_IMAGES: Table = TableDefinition::new("person_images");
+
+/// `<collection_id>/<person_id>` -> nothing: a collection's persons.
+pub const PERSONS_BY_COLLECTION: Table = TableDefinition::new("persons_by_collection");
+
+/// `<person_id>/<analysis_id>` -> nothing: COLLECTION analyses that reported the person as a
+/// hit (written before the analysis result is stored; checked against the analysis record).
+pub const PERSON_MATCHES: Table = TableDefinition::new("person_matches");
+
 /// Every table, created (empty) when the store is opened.
 pub const ALL: &[Table] = &[
     META,
@@ -61,4 +77,9 @@ pub const ALL: &[Table] = &[
     SESSIONS_BY_ACCESS,
     SESSIONS_BY_EXPIRE,
     SESSIONS_BY_USER,
+    COLLECTIONS,
+    PERSONS,
+    PERSON_IMAGES,
+    PERSONS_BY_COLLECTION,
+    PERSON_MATCHES,
 ];
