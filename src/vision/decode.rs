@@ -33,15 +33,7 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, VisionErr
     // than the header before they report dimensions, and a forged header must still be
     // answered as too large rather than as broken.
     if let Some((width, height)) = header_dimensions(bytes, format) {
-        let pixels = u64::from(width) * u64::from(height);
-        if pixels > max_pixels {
-            return Err(VisionError::TooLarge {
-                width,
-                height,
-                pixels,
-                limit: max_pixels,
-            });
-        }
+        check_pixels(width, height, max_pixels)?;
     }
     let mut reader = reader;
     let mut limits = Limits::default();
@@ -52,16 +44,7 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, VisionErr
         .into_decoder()
         .map_err(|e| VisionError::Undecodable(e.to_string()))?;
     let (width, height) = decoder.dimensions();
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels > max_pixels {
-        return Err(VisionError::TooLarge {
-            width,
-            height,
-            pixels,
-            limit: max_pixels,
-        });
-    }
-    if pixels == 0 {
+    if check_pixels(width, height, max_pixels)? == 0 {
         return Err(VisionError::Undecodable("image has no pixels".into()));
     }
     if format == ImageFormat::Jpeg {
@@ -75,6 +58,20 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, VisionErr
         DynamicImage::from_decoder(decoder).map_err(|e| VisionError::Undecodable(e.to_string()))?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// Refuses `width x height` above `max_pixels`; returns the pixel count.
+fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<u64, VisionError> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > max_pixels {
+        return Err(VisionError::TooLarge {
+            width,
+            height,
+            pixels,
+            limit: max_pixels,
+        });
+    }
+    Ok(pixels)
 }
 
 /// Width and height as announced by a PNG IHDR or a JPEG start-of-frame segment, read without
