@@ -107,6 +107,31 @@ pub struct Payload {
 }
 
 impl Payload {
+    /// The media record for one uploaded file of `folder`, with the tags and metadata this
+    /// payload gives its field; the stored file shares the media id.
+    pub fn media_record(
+        &self,
+        f: &UploadedFile,
+        folder: &crate::analysis::model::FolderRec,
+        id: uuid::Uuid,
+        now: f64,
+    ) -> crate::analysis::model::MediaRec {
+        crate::analysis::model::MediaRec {
+            media_id: id,
+            folder_id: folder.folder_id,
+            company_id: folder.company_id,
+            media_type: f.media_type,
+            field_name: f.field.clone(),
+            original_name: f.original_name.clone(),
+            tags: self.tags_for(&f.field),
+            meta_data: self.meta_for(&f.field),
+            file_id: id,
+            size: f.size,
+            time_created: now,
+            time_updated: now,
+        }
+    }
+
     /// Tags for a file part (validated strings).
     pub fn tags_for(&self, field: &str) -> Vec<String> {
         self.media_tags

@@ -150,20 +150,8 @@ fn plan_media(folder: &FolderRec, upload: &Upload, now: f64) -> NewMedia {
     };
     for f in &upload.files {
         let id = Uuid::new_v4();
-        out.media.push(MediaRec {
-            media_id: id,
-            folder_id: folder.folder_id,
-            company_id: folder.company_id,
-            media_type: f.media_type,
-            field_name: f.field.clone(),
-            original_name: f.original_name.clone(),
-            tags: upload.payload.tags_for(&f.field),
-            meta_data: upload.payload.meta_for(&f.field),
-            file_id: id,
-            size: f.size,
-            time_created: now,
-            time_updated: now,
-        });
+        out.media
+            .push(upload.payload.media_record(f, folder, id, now));
         out.files.push(FileRec {
             file_id: id,
             company_id: folder.company_id,

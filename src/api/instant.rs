@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::analysis::instant::InstantTask;
 use crate::analysis::jobs::apply_outcome;
-use crate::analysis::model::{now_secs, FolderRec, MediaRec, Resolution};
+use crate::analysis::model::{now_secs, FolderRec, Resolution};
 use crate::analysis::queue::Task;
 use crate::analysis::verdicts;
 use crate::analysis::view::{self, Files};
@@ -72,20 +72,7 @@ async fn instant(mut ctx: Ctx) -> HandlerResult {
     let mut bytes = HashMap::new();
     for f in upload.files.iter_mut() {
         let id = Uuid::new_v4();
-        media.push(MediaRec {
-            media_id: id,
-            folder_id: folder.folder_id,
-            company_id: folder.company_id,
-            media_type: f.media_type,
-            field_name: f.field.clone(),
-            original_name: f.original_name.clone(),
-            tags: upload.payload.tags_for(&f.field),
-            meta_data: upload.payload.meta_for(&f.field),
-            file_id: id,
-            size: f.size,
-            time_created: now,
-            time_updated: now,
-        });
+        media.push(upload.payload.media_record(f, &folder, id, now));
         if let PartData::Memory(b) = std::mem::replace(&mut f.data, PartData::Memory(Vec::new())) {
             bytes.insert(id, b);
         }
