@@ -7,9 +7,16 @@
 //! * `async/...`: upload the folder, start the analysis, poll `GET /api/analyses/{id}` every
 //!   2 ms until it is FINISHED (the classic Oz client loop; the poll interval bounds the error).
 //!
+//! With the bench clips made (`tests/data/media/make_clips.sh bench $CARGO_TARGET_DIR/bench-clips`,
+//! needs ffmpeg) it also times `async/quality_video_720p_5s`: QUALITY on a 5 s 720p H.264 clip
+//! (150 frames; `analysis.sample_frames` of them are decoded and examined), from upload to
+//! FINISHED (the clip shows a moving photo, so the verdict is DECLINED).
+//!
 //! Photo QUALITY needs a passive model (none ships): a tiny test classifier is installed through
 //! `--models-dir`, so that row measures detection + crop + the flow, not a real model's cost.
 
+#[path = "support/clips.rs"]
+mod clips;
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "../tests/flow_support/mod.rs"]
@@ -107,4 +114,21 @@ fn main() {
     timing::percentiles("flow-latency", "async/quality_photo", samples, || {
         upload_and_poll(&srv, &t, &photo, "quality")
     });
+    let clip = clips::clips_dir().join("quality_720p_5s.mp4");
+    match std::fs::read(&clip) {
+        Ok(video) => {
+            let v: [(&str, &str, &[u8], &[&str]); 1] =
+                [("video1", "clip.mp4", &video, &["video_selfie"])];
+            timing::percentiles(
+                "flow-latency",
+                "async/quality_video_720p_5s",
+                samples.min(10),
+                || upload_and_poll(&srv, &t, &v, "quality"),
+            );
+        }
+        Err(e) => println!(
+            "flow-latency async/quality_video_720p_5s skipped: {}: {e}",
+            clip.display()
+        ),
+    }
 }
