@@ -142,7 +142,40 @@ expect_healthy() {
     log "GET $url/healthz -> 200"
 }
 
-# Smoke test of BIN run through RUNNER (may be empty): version, serve over HTTP, serve over TLS.
+# Every codec of the media layer, through the real product path: a single-request QUALITY
+# analysis per clip must reach a final state with the face found in at least 3 decoded frames
+# (the small test clips may FAIL as "too small for the motion check"; that still needs frames). Under qemu
+# this is what proves the pure-Rust decoders (and tract) work on the target architecture.
+readonly SMOKE_CLIPS=(h264_high.mp4 h264_frag.mp4 h264_rot90.mp4 hevc.mp4 vp8.webm mjpeg.avi mjpeg.mov shots.zip)
+readonly SMOKE_ADMIN_EMAIL=smoke@facelite.invalid
+readonly SMOKE_ADMIN_PASSWORD=smoke-test-password-1
+
+expect_media_decoded() {
+    local url=$1 token clip out
+    token=$(curl -sS --max-time 120 -H 'Content-Type: application/json' \
+        -d "{\"credentials\": {\"email\": \"$SMOKE_ADMIN_EMAIL\", \"password\": \"$SMOKE_ADMIN_PASSWORD\"}}" \
+        "$url/api/authorize/auth/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') ||
+        die "login as the smoke-test admin failed"
+    for clip in "${SMOKE_CLIPS[@]}"; do
+        out=$(curl -sS --max-time 600 -H "X-Forensic-Access-Token: $token" \
+            -F "video1=@tests/data/media/$clip;type=application/octet-stream" \
+            -F 'payload={"media:tags": {"video1": ["video_selfie"]}, "analyses": [{"type": "quality"}]}' \
+            "$url/api/folders/") || die "upload of $clip failed"
+        python3 - "$clip" "$out" <<'PY' || die "QUALITY on $clip did not reach a final state with decoded frames"
+import json, sys
+clip, body = sys.argv[1], json.loads(sys.argv[2])
+a = body["analyses"][0]
+cues = a["results_media"][0]["results_data"].get("cues", {})
+print(f"  {clip}: {a['state']} {a['resolution_status']}, face in {cues.get('face_frames')} of "
+      f"{cues.get('sampled_frames')} frames", file=sys.stderr)
+sys.exit(0 if a["state"] in ("FINISHED", "FAILED") and cues.get("face_frames", 0) >= 3 else 1)
+PY
+    done
+    log "media: ${#SMOKE_CLIPS[@]} clips decoded and analysed"
+}
+
+# Smoke test of BIN run through RUNNER (may be empty): version, serve over HTTP (with a QUALITY
+# analysis of every codec's clip), serve over TLS.
 smoke_test() {
     local bin=$1 runner=$2 work
     local -a run=()
@@ -152,9 +185,13 @@ smoke_test() {
     log "smoke test: ${run[*]:-native} $bin"
     "${run[@]}" "$bin" version >&2 || die "'facelite version' failed"
 
-    start_server "$work/http.log" "${run[@]}" "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data"
+    start_server "$work/http.log" env FACELITE_ADMIN_EMAIL="$SMOKE_ADMIN_EMAIL" \
+        FACELITE_ADMIN_PASSWORD="$SMOKE_ADMIN_PASSWORD" FACELITE_ANALYSIS_SYNC_TIMEOUT_SECS=600 \
+        "${run[@]}" "$bin" serve \
+        --listen 127.0.0.1:0 --data-dir "$work/data"
     [[ $SERVER_URL == http://* ]] || die "expected an http:// listener, got '$SERVER_URL'"
     expect_healthy "$SERVER_URL"
+    timed expect_media_decoded "$SERVER_URL"
     stop_server "$work/http.log"
     log "HTTP: started, healthy, stopped with status 0"
 

@@ -12,8 +12,11 @@
 //!    or nodding moves the nose, cheeks and jaw by different amounts that no homography explains.
 //!    For every frame pair the 468 FaceMesh landmarks are fitted with a homography (least
 //!    squares, normalised DLT) and the RMS transfer residual is taken relative to the
-//!    inter-ocular distance (IOD). `parallax` is the largest residual over all pairs; the
-//!    `jitter_floor` is the smallest residual of consecutive pairs (at least [`NOISE_MIN`]).
+//!    inter-ocular distance (IOD). The median IOD over the face frames must be at least
+//!    [`MIN_EYE_DISTANCE_PX`], otherwise the media FAILS with "the face is too small for the
+//!    motion check" (landmark jitter on smaller faces reaches 0.05 IOD). `parallax` is the largest
+//!    residual over all pairs; the `jitter_floor` is the median residual of consecutive pairs
+//!    (at least [`NOISE_MIN`]).
 //! 3. **Score** (`confidence_spoofing`, 1 = attack) is the larger of two logistic terms:
 //!    `1 / (1 + exp((parallax - PARALLAX_MID) / PARALLAX_SCALE))`: the parallax is too small for a
 //!    real head rotation (0.5 at [`PARALLAX_MID`] = 0.10 IOD), and
@@ -42,6 +45,10 @@ use serde_json::{json, Value};
 
 /// Frames with the face needed before anything is judged.
 pub const MIN_FACE_FRAMES: usize = 3;
+/// Smallest median inter-ocular distance, pixels, of a clip the parallax check judges: below it
+/// the landmark jitter (several per cent of the eye distance) reaches the parallax of a real
+/// turn. The median, not every frame: a turned head shows a shorter eye distance.
+pub const MIN_EYE_DISTANCE_PX: f32 = 32.0;
 /// Lowest jitter floor used, relative to the inter-ocular distance (landmark jitter never is 0,
 /// but two identical frames of a shot set give a residual of 0).
 pub const NOISE_MIN: f32 = 0.004;
@@ -83,10 +90,14 @@ pub fn assess(frames: &[FrameObs]) -> Liveness {
         .iter()
         .filter(|f| f.face_count >= 1 && f.mesh.len() >= 8 && f.eye_distance > 1.0)
         .collect();
+    let mut eyes: Vec<f32> = with_face.iter().map(|f| f.eye_distance).collect();
+    eyes.sort_by(f32::total_cmp);
+    let median_eyes = eyes.get(eyes.len() / 2).copied().unwrap_or(0.0);
     let mut cues = json!({
         "method": "landmark_parallax_v2",
         "sampled_frames": sampled,
         "face_frames": with_face.len(),
+        "median_eye_distance_px": median_eyes,
         "multi_face_frames": frames.iter().filter(|f| f.face_count > 1).count(),
     });
     if with_face.len() < MIN_FACE_FRAMES || with_face.len() * 2 < sampled {
@@ -96,6 +107,14 @@ pub fn assess(frames: &[FrameObs]) -> Liveness {
                 with_face.len(),
                 sampled,
                 MIN_FACE_FRAMES
+            ),
+            cues,
+        };
+    }
+    if median_eyes < MIN_EYE_DISTANCE_PX {
+        return Liveness::Unjudged {
+            reason: format!(
+                "the face is too small for the motion check: the eyes are {median_eyes:.0} px apart (median over the frames), at least {MIN_EYE_DISTANCE_PX} px are needed; move closer to the camera or record at a higher resolution"
             ),
             cues,
         };
@@ -122,11 +141,8 @@ pub fn assess(frames: &[FrameObs]) -> Liveness {
             cues,
         };
     }
-    let floor = consecutive
-        .iter()
-        .copied()
-        .fold(f32::INFINITY, f32::min)
-        .max(NOISE_MIN);
+    consecutive.sort_by(f32::total_cmp);
+    let floor = consecutive[consecutive.len() / 2].max(NOISE_MIN);
     let ratio = parallax / floor;
     let score = parallax_score(parallax, ratio);
     if let Value::Object(m) = &mut cues {
@@ -420,6 +436,20 @@ mod tests {
             let s = parallax_score(i as f32 * 0.01, 100.0);
             assert!(s <= last, "not monotonic at {i}");
             last = s;
+        }
+    }
+
+    #[test]
+    fn a_face_too_small_for_the_landmarks_is_unjudged() {
+        let frames: Vec<FrameObs> = (0..8)
+            .map(|i| FrameObs {
+                eye_distance: MIN_EYE_DISTANCE_PX - 1.0,
+                ..obs(i, head(i as f32 * 5f32.to_radians(), 0.0))
+            })
+            .collect();
+        match assess(&frames) {
+            Liveness::Unjudged { reason, .. } => assert!(reason.contains("too small"), "{reason}"),
+            other => panic!("scored a tiny face: {other:?}"),
         }
     }
 
