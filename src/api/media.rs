@@ -110,13 +110,13 @@ async fn patch(mut ctx: Ctx) -> HandlerResult {
     let app2 = app.clone();
     let scope = Scope::of(&p);
     let m = tokio::task::spawn_blocking(move || -> Result<MediaRec, ApiError> {
-        Ok(ScopedFlow::new(&app2.store, scope).write(|w| {
+        ScopedFlow::new(&app2.store, scope).write(|w| {
             let mut m: MediaRec = w.get(id)?;
             m.tags = list;
             m.time_updated = now_secs();
             w.put(&m)?;
-            Ok::<_, ApiError>(m)
-        })?)
+            Ok(m)
+        })
     })
     .await
     .map_err(|_| ApiError::internal("update task failed"))??;
