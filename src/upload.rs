@@ -102,6 +102,9 @@ pub struct Payload {
     pub media_tags: Map<String, Value>,
     pub media_meta_data: Map<String, Value>,
     pub resolution_endpoint: Option<String>,
+    /// `company_id`: the company a folder created by a company-less ADMIN belongs to
+    /// (checked by the folders module against the caller's scope).
+    pub company_id: Option<uuid::Uuid>,
     /// Raw `analyses` array (single request mode), validated by the analyses module.
     pub analyses: Option<Value>,
 }
@@ -438,6 +441,21 @@ fn parse_payload(raw: &[u8], files: &[UploadedFile]) -> Result<Payload, UploadEr
             _ => {
                 return Err(UploadError::Structure(
                     "payload `resolution_endpoint` must be a URL string".into(),
+                ))
+            }
+        }
+    }
+    if let Some(v) = obj.remove("company_id") {
+        match v {
+            Value::String(s) => {
+                p.company_id = Some(s.trim().parse().map_err(|_| {
+                    UploadError::Value(format!("payload `company_id` {s:?} is not a UUID"))
+                })?)
+            }
+            Value::Null => {}
+            _ => {
+                return Err(UploadError::Structure(
+                    "payload `company_id` must be a UUID string".into(),
                 ))
             }
         }

@@ -78,7 +78,7 @@ pub fn enqueue(
             &[][..],
         )?;
     }
-    repo::put(txn, &rec)
+    repo::put_system(txn, &rec)
 }
 
 /// HMAC-SHA256 signature header value for a body.
@@ -199,7 +199,7 @@ fn record_attempt(
     let now = now_secs();
     match result {
         Ok(status) if (200..300).contains(&status) => {
-            repo::delete::<OutboxRec>(&txn, rec.delivery_id)?;
+            repo::delete_system::<OutboxRec>(&txn, rec.delivery_id)?;
             eprintln!(
                 "facelite: webhook for folder {} delivered (attempt {})",
                 rec.folder_id, rec.attempts
@@ -211,7 +211,7 @@ fn record_attempt(
                 Err(e) => e,
             };
             if now - rec.created_at > cfg.give_up_after_hours as f64 * 3600.0 {
-                repo::delete::<OutboxRec>(&txn, rec.delivery_id)?;
+                repo::delete_system::<OutboxRec>(&txn, rec.delivery_id)?;
                 eprintln!(
                     "facelite: webhook for folder {} abandoned after {} attempts: {err}",
                     rec.folder_id, rec.attempts
@@ -225,7 +225,7 @@ fn record_attempt(
                     &[][..],
                 )?;
                 drop(due);
-                repo::put(&txn, &rec)?;
+                repo::put_system(&txn, &rec)?;
                 eprintln!(
                     "facelite: webhook for folder {} failed (attempt {}): {err}; retry in {} s",
                     rec.folder_id,

@@ -523,3 +523,49 @@ fn first_start_without_credentials_writes_a_password_file() {
     );
     srv.login("admin@localhost", pw);
 }
+
+#[test]
+fn the_last_admin_cannot_be_demoted() {
+    let srv = TestServer::start();
+    let root = srv.admin_token();
+    let staff = srv.get("/api/users/?user_type=ADMIN", Some(&root)).json();
+    let root_id = staff["items"][0]["user_id"]
+        .as_str()
+        .expect("admin id")
+        .to_string();
+    let demote = json!({"user_type": "OPERATOR"});
+    let msg = srv
+        .send_json(
+            "PATCH",
+            &format!("/api/users/{root_id}"),
+            Some(&root),
+            &demote,
+        )
+        .assert_error(409, 4);
+    assert!(msg.contains("last ADMIN"), "{msg}");
+    // With a second ADMIN the first may be demoted; then the second is the last one.
+    let second = user(
+        &srv,
+        &root,
+        json!({"email": "second@facelite.test", "password": PW, "user_type": "ADMIN"}),
+    );
+    let second_id = second["user_id"].as_str().expect("id").to_string();
+    let (t2, _) = srv.login("second@facelite.test", PW);
+    let r = srv.send_json(
+        "PATCH",
+        &format!("/api/users/{root_id}"),
+        Some(&t2),
+        &demote,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["user_type"], "OPERATOR");
+    srv.send_json(
+        "PATCH",
+        &format!("/api/users/{second_id}"),
+        Some(&t2),
+        &demote,
+    )
+    .assert_error(409, 4);
+    let r = srv.get(&format!("/api/users/{second_id}"), Some(&t2));
+    assert_eq!(r.json()["user_type"], "ADMIN");
+}

@@ -197,6 +197,14 @@ fn failures_are_failed_never_success() {
         .assert_error(400, 3);
     srv.post_json(&p, Some(&t), &json!({"analyses": [{"type": "quality", "source_media": ["00000000-0000-4000-8000-000000000000"]}]}))
         .assert_error(400, 4);
+    // Verdict thresholds are the operator's: a per-request override is refused, not ignored.
+    for body in [
+        json!({"analyses": [{"type": "quality", "params": {"threshold": 0.99}}]}),
+        json!({"analyses": [{"type": "biometry", "params": {"match_threshold": 0.1}}]}),
+    ] {
+        let msg = srv.post_json(&p, Some(&t), &body).assert_error(400, 4);
+        assert!(msg.contains("cannot be overridden"), "{msg}");
+    }
     // Filters on the folder's analyses.
     let r = srv.get(
         &format!("/api/folders/{fid}/analyses?type=quality"),

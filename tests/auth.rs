@@ -342,3 +342,15 @@ fn acknowledged_writes_survive_a_crash() {
     assert_eq!(r.status, 200, "{}", r.text());
     srv.login("durable@x.test", "user-password-1");
 }
+
+#[test]
+fn session_token_is_not_realized_without_ozcapsula() {
+    let srv = TestServer::start();
+    srv.get("/api/authorize/session_token", None)
+        .assert_error(401, 6);
+    let token = srv.admin_token();
+    let msg = srv
+        .get("/api/authorize/session_token/", Some(&token))
+        .assert_error(501, 2);
+    assert!(msg.contains("OzCapsula"), "{msg}");
+}

@@ -309,3 +309,103 @@ fn tenants_cannot_see_each_others_folders_media_files_or_analyses() {
         200
     );
 }
+
+#[test]
+fn media_and_analyses_lists_across_folders_page_sort_and_filter() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, client) = company_user(&srv, &admin, "pagesco", "CLIENT");
+    let photo = data("obama.jpg");
+    let mut media = Vec::new();
+    let mut folders = Vec::new();
+    for (i, tag) in ["photo_selfie", "photo_id", "photo_selfie"]
+        .iter()
+        .enumerate()
+    {
+        let f = form(
+            &[("p", "a.jpg", &photo, &[tag])],
+            json!({"media:meta_data": {"p": {"n": format!("m{i}")}}}),
+        );
+        let r = srv.post_multipart("/api/folders/", Some(&client), &f);
+        assert_eq!(r.status, 201, "{}", r.text());
+        let v = r.json();
+        folders.push(v["folder_id"].as_str().expect("fid").to_string());
+        media.push(v["media"][0]["media_id"].as_str().expect("mid").to_string());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let list_ids = |path: &str, key: &str| -> (Vec<String>, Value) {
+        let r = srv.get(path, Some(&client));
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let v = r.json();
+        let ids = v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i[key].as_str().unwrap_or_default().to_string())
+            .collect();
+        (ids, v)
+    };
+    // Newest first by default; paging keeps the total.
+    let (ids, v) = list_ids("/api/media/?limit=2", "media_id");
+    assert_eq!(ids, vec![media[2].clone(), media[1].clone()]);
+    assert_eq!(v["total"], 3);
+    let (ids, _) = list_ids(
+        "/api/media/?sorting=time_created%7Basc%7D&offset=1",
+        "media_id",
+    );
+    assert_eq!(ids, vec![media[1].clone(), media[2].clone()]);
+    let (ids, _) = list_ids("/api/media/?tag=photo_id", "media_id");
+    assert_eq!(ids, vec![media[1].clone()]);
+    let (ids, _) = list_ids("/api/media/?meta_data=n==m0", "media_id");
+    assert_eq!(ids, vec![media[0].clone()]);
+    let (ids, _) = list_ids(&format!("/api/media/?folder_id={}", folders[2]), "media_id");
+    assert_eq!(ids, vec![media[2].clone()]);
+    let (_, v) = list_ids("/api/media/?total_omit=true", "media_id");
+    assert!(v.get("total").is_none(), "{v}");
+    srv.get("/api/media/?limit=x", Some(&client))
+        .assert_error(400, 4);
+    srv.get("/api/media/?folder_id=nope", Some(&client))
+        .assert_error(400, 4);
+
+    // Analyses of every folder, with the folder analyses filters.
+    let mut analyses = Vec::new();
+    for (i, f) in folders.iter().enumerate() {
+        let kind = if i == 1 { "biometry" } else { "quality" };
+        let r = srv.post_json(
+            &format!("/api/folders/{f}/analyses/"),
+            Some(&client),
+            &json!({"analyses": [{"type": kind}]}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        analyses.push(
+            r.json()[0]["analysis_id"]
+                .as_str()
+                .expect("aid")
+                .to_string(),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (ids, v) = list_ids("/api/analyses/", "analysis_id");
+    assert_eq!(
+        ids,
+        vec![
+            analyses[2].clone(),
+            analyses[1].clone(),
+            analyses[0].clone()
+        ]
+    );
+    assert_eq!(v["total"], 3);
+    assert_eq!(v["items"][0]["folder_id"], folders[2].as_str());
+    let (ids, _) = list_ids("/api/analyses/?type=BIOMETRY", "analysis_id");
+    assert_eq!(ids, vec![analyses[1].clone()]);
+    let (ids, _) = list_ids(
+        "/api/analyses/?type.exclude=biometry&limit=1",
+        "analysis_id",
+    );
+    assert_eq!(ids, vec![analyses[2].clone()]);
+    let (ids, _) = list_ids(
+        &format!("/api/analyses/?folder_id={}", folders[0]),
+        "analysis_id",
+    );
+    assert_eq!(ids, vec![analyses[0].clone()]);
+}

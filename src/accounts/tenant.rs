@@ -53,6 +53,11 @@
 //! }
 //! ```
 //!
+//! The analysis flow's records (folders, media, stored files, analyses) live in their own
+//! tables (`analysis::repo`) and follow the same rules through `analysis::access::ScopedFlow`,
+//! the only request-facing way to them: `get` (404 outside the scope), `folders` (through the
+//! company index), `get_many`/`media_of`/`analyses_of` (filtered), and scoped writes.
+//!
 //! Records created by a company user take the user's `company_id`; ADMIN/OPERATOR have no
 //! company and must name one (for example the folder's company). Users without a company
 //! (ADMIN, OPERATOR) are owned by the nil UUID, which no company scope matches.
@@ -60,7 +65,6 @@
 use uuid::Uuid;
 
 use crate::accounts::principal::{Principal, Role};
-use crate::api::error::ApiError;
 
 /// Implemented by every record that belongs to a company (folders, media, analyses,
 /// collections, persons, users).
@@ -94,16 +98,6 @@ impl Scope {
         match self {
             Scope::All => true,
             Scope::Company(c) => *c == company,
-        }
-    }
-
-    /// Passes a loaded object through the scope: 404 (`what` not found) when it belongs to
-    /// another company.
-    pub fn check<T: CompanyOwned>(&self, obj: T, what: &str) -> Result<T, ApiError> {
-        if self.allows(obj.owner_company()) {
-            Ok(obj)
-        } else {
-            Err(ApiError::not_found(format!("{what} not found")))
         }
     }
 

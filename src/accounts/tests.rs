@@ -307,6 +307,8 @@ fn refresh_errors() {
 fn password_change_and_deletion_end_sessions() {
     let (_d, store) = temp();
     let u = add_user(&store, "a@x.test", "ADMIN", None);
+    // A second ADMIN, so that deleting `u` is not refused as removing the last one.
+    add_user(&store, "b@x.test", "ADMIN", None);
     let cfg = cfg();
     let s1 = session::login(&store, &cfg, &u).expect("login");
     let new = password::hash("password-2", 10).expect("hash");
@@ -393,4 +395,31 @@ fn permissions_match_the_role_table() {
     assert!(permissions::delete_user(&cap, &ca).is_err(), "not self");
     assert!(permissions::delete_user(&admin, &ca).is_ok());
     assert!(permissions::delete_user(&clp, &cb).is_err());
+}
+
+#[test]
+fn the_last_admin_cannot_be_demoted_or_deleted() {
+    let (_d, store) = temp();
+    let a = add_user(&store, "a@x.test", "ADMIN", None);
+    let op = UserDraft {
+        user_type: Role::parse("OPERATOR"),
+        ..UserDraft::default()
+    };
+    let id = a.user_id.to_string();
+    assert!(matches!(
+        users::update(&store, &Scope::All, &id, &op, None, |_, _| Ok(())),
+        Err(AccountsError::Conflict(_))
+    ));
+    assert!(matches!(
+        users::delete(&store, &Scope::All, &id, |_| Ok(())),
+        Err(AccountsError::Conflict(_))
+    ));
+    let b = add_user(&store, "b@x.test", "ADMIN", None);
+    users::update(&store, &Scope::All, &id, &op, None, |_, _| Ok(())).expect("demote a");
+    // b is now the last one.
+    assert!(matches!(
+        users::delete(&store, &Scope::All, &b.user_id.to_string(), |_| Ok(())),
+        Err(AccountsError::Conflict(_))
+    ));
+    users::delete(&store, &Scope::All, &id, |_| Ok(())).expect("delete the operator");
 }

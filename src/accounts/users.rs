@@ -455,6 +455,9 @@ pub fn update(
         }
         user.time_updated = now_secs();
         check(&old, &user)?;
+        if old.user_type == Role::Admin && user.user_type != Role::Admin {
+            refuse_last_admin(tx, &old, "demoted")?;
+        }
         tx.put_scoped(scope, &user)?;
         if email_key(&old.email) != email_key(&user.email) {
             tx.index_remove(tables::USERS_BY_EMAIL, &email_key(&old.email))?;
@@ -525,6 +528,23 @@ pub fn upgrade_password_hash(
     })
 }
 
+/// Refuses (409) to take away the ADMIN role of `admin` when no other ADMIN exists: without
+/// one nobody could manage companies and staff any more (short of the offline CLI).
+fn refuse_last_admin(tx: &WriteTx, admin: &User, action: &str) -> Result<(), AccountsError> {
+    let others = tx
+        .list_scoped::<User>(&Scope::All)?
+        .into_iter()
+        .any(|u| u.user_type == Role::Admin && u.user_id != admin.user_id);
+    if others {
+        Ok(())
+    } else {
+        Err(AccountsError::Conflict(format!(
+            "{} is the last ADMIN user and cannot be {action}; create another ADMIN first",
+            admin.email
+        )))
+    }
+}
+
 /// Deletes the user `id` visible in `scope` (after `check`), with their sessions.
 pub fn delete(
     store: &Store,
@@ -535,6 +555,9 @@ pub fn delete(
     store.write(|tx| {
         let user: User = tx.get_scoped(scope, id)?;
         check(&user)?;
+        if user.user_type == Role::Admin {
+            refuse_last_admin(tx, &user, "deleted")?;
+        }
         tx.delete_scoped::<User>(scope, id)?;
         tx.index_remove(tables::USERS_BY_EMAIL, &email_key(&user.email))?;
         session::end_all_for_user(tx, user.user_id)?;

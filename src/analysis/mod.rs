@@ -5,6 +5,7 @@
 //! backend. [`start`] recovers jobs left PROCESSING by a previous run, starts the worker
 //! threads (inference never runs on the async runtime) and the webhook sender.
 
+pub mod access;
 pub mod backend;
 pub mod biometry;
 pub mod face;

@@ -2,6 +2,12 @@
 //! Every record is JSON under its UUID key. Writes take a `WriteTransaction` so that a caller
 //! puts a folder, its media, its analyses and their jobs in ONE transaction (a client that got
 //! a 2xx finds all of it after a crash, or none of it when the request failed).
+//!
+//! The helpers here are **unscoped**: they ignore which company owns a record. For company-owned
+//! records (folders, media, files, analyses) they are therefore visible only inside
+//! `crate::analysis`, for the workers that run stored jobs and for restart recovery. Request
+//! handlers use [`crate::analysis::access`], which applies the caller's tenant scope. Records
+//! that belong to no company (jobs, the webhook outbox) have public [`SystemRecord`] calls.
 
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -17,22 +23,23 @@ use crate::analysis::model::{AnalysisRec, FileRec, FolderRec, JobRec, MediaRec, 
 pub type FlowTable = TableDefinition<'static, &'static str, &'static [u8]>;
 
 /// Folders, key `folder_id`.
-pub const FOLDERS: FlowTable = TableDefinition::new("flow_folders");
+pub(in crate::analysis) const FOLDERS: FlowTable = TableDefinition::new("flow_folders");
 /// `<company_id>/<folder_id>` -> empty: a company's folders without a scan of all folders.
-pub const FOLDERS_BY_COMPANY: FlowTable = TableDefinition::new("flow_folders_by_company");
+pub(in crate::analysis) const FOLDERS_BY_COMPANY: FlowTable =
+    TableDefinition::new("flow_folders_by_company");
 /// Media, key `media_id`.
-pub const MEDIA: FlowTable = TableDefinition::new("flow_media");
+pub(in crate::analysis) const MEDIA: FlowTable = TableDefinition::new("flow_media");
 /// Stored files (uploads and best shots), key `file_id`.
-pub const FILES: FlowTable = TableDefinition::new("flow_files");
+pub(in crate::analysis) const FILES: FlowTable = TableDefinition::new("flow_files");
 /// Analyses, key `analysis_id`.
-pub const ANALYSES: FlowTable = TableDefinition::new("flow_analyses");
+pub(in crate::analysis) const ANALYSES: FlowTable = TableDefinition::new("flow_analyses");
 /// Queued analyses, key `analysis_id`.
 pub const JOBS: FlowTable = TableDefinition::new("flow_jobs");
 /// Undelivered webhooks, key `delivery_id`.
 pub const OUTBOX: FlowTable = TableDefinition::new("flow_webhook_outbox");
 
 /// Every flow table, created empty at start.
-pub const ALL: &[FlowTable] = &[
+const ALL: &[FlowTable] = &[
     FOLDERS,
     FOLDERS_BY_COMPANY,
     MEDIA,
@@ -99,6 +106,22 @@ record!(AnalysisRec, ANALYSES, "analysis", analysis_id);
 record!(JobRec, JOBS, "job", analysis_id);
 record!(OutboxRec, OUTBOX, "webhook delivery", delivery_id);
 
+/// A flow record that belongs to no company (queued jobs, webhook deliveries): internal
+/// bookkeeping, never served to a client by id.
+pub trait SystemRecord: FlowRecord {}
+impl SystemRecord for JobRec {}
+impl SystemRecord for OutboxRec {}
+
+/// Inserts or replaces a company-less record.
+pub fn put_system<T: SystemRecord>(txn: &WriteTransaction, rec: &T) -> Result<(), RepoError> {
+    put(txn, rec)
+}
+
+/// Removes a company-less record (no error when absent).
+pub fn delete_system<T: SystemRecord>(txn: &WriteTransaction, id: Uuid) -> Result<(), RepoError> {
+    delete::<T>(txn, id)
+}
+
 /// Creates the flow tables (idempotent).
 pub fn ensure_tables(db: &Database) -> Result<(), RepoError> {
     let txn = db.begin_write()?;
@@ -117,8 +140,11 @@ fn decode<T: FlowRecord>(key: &str, bytes: &[u8]) -> Result<T, RepoError> {
     })
 }
 
-/// Reads one record by id.
-pub fn get<T: FlowRecord>(db: &Database, id: Uuid) -> Result<Option<T>, RepoError> {
+/// Reads one record by id (unscoped).
+pub(in crate::analysis) fn get<T: FlowRecord>(
+    db: &Database,
+    id: Uuid,
+) -> Result<Option<T>, RepoError> {
     let txn = db.begin_read()?;
     let table = txn.open_table(T::TABLE)?;
     let key = id.to_string();
@@ -129,7 +155,10 @@ pub fn get<T: FlowRecord>(db: &Database, id: Uuid) -> Result<Option<T>, RepoErro
 }
 
 /// Reads several records by id, skipping ids that do not exist.
-pub fn get_many<T: FlowRecord>(db: &Database, ids: &[Uuid]) -> Result<Vec<T>, RepoError> {
+pub(in crate::analysis) fn get_many<T: FlowRecord>(
+    db: &Database,
+    ids: &[Uuid],
+) -> Result<Vec<T>, RepoError> {
     let txn = db.begin_read()?;
     let table = txn.open_table(T::TABLE)?;
     let mut out = Vec::with_capacity(ids.len());
@@ -143,7 +172,7 @@ pub fn get_many<T: FlowRecord>(db: &Database, ids: &[Uuid]) -> Result<Vec<T>, Re
 }
 
 /// Every record of a table (used at start for jobs and the outbox, which stay small).
-pub fn scan<T: FlowRecord>(db: &Database) -> Result<Vec<T>, RepoError> {
+pub fn scan<T: SystemRecord>(db: &Database) -> Result<Vec<T>, RepoError> {
     let txn = db.begin_read()?;
     let table = txn.open_table(T::TABLE)?;
     let mut out = Vec::new();
@@ -155,14 +184,17 @@ pub fn scan<T: FlowRecord>(db: &Database) -> Result<Vec<T>, RepoError> {
 }
 
 /// Number of records in a table.
-pub fn count<T: FlowRecord>(db: &Database) -> Result<u64, RepoError> {
+pub fn count<T: SystemRecord>(db: &Database) -> Result<u64, RepoError> {
     let txn = db.begin_read()?;
     let table = txn.open_table(T::TABLE)?;
     Ok(table.len()?)
 }
 
 /// Folder ids of one company (or of everyone with `None`).
-pub fn folder_ids(db: &Database, company: Option<Uuid>) -> Result<Vec<Uuid>, RepoError> {
+pub(in crate::analysis) fn folder_ids(
+    db: &Database,
+    company: Option<Uuid>,
+) -> Result<Vec<Uuid>, RepoError> {
     let txn = db.begin_read()?;
     let mut out = Vec::new();
     match company {
@@ -191,7 +223,10 @@ pub fn folder_ids(db: &Database, company: Option<Uuid>) -> Result<Vec<Uuid>, Rep
 }
 
 /// Reads a record inside a write transaction.
-pub fn get_w<T: FlowRecord>(txn: &WriteTransaction, id: Uuid) -> Result<Option<T>, RepoError> {
+pub(in crate::analysis) fn get_w<T: FlowRecord>(
+    txn: &WriteTransaction,
+    id: Uuid,
+) -> Result<Option<T>, RepoError> {
     let table = txn.open_table(T::TABLE)?;
     let key = id.to_string();
     let found = table.get(key.as_str())?;
@@ -202,7 +237,10 @@ pub fn get_w<T: FlowRecord>(txn: &WriteTransaction, id: Uuid) -> Result<Option<T
 }
 
 /// Inserts or replaces a record.
-pub fn put<T: FlowRecord>(txn: &WriteTransaction, rec: &T) -> Result<(), RepoError> {
+pub(in crate::analysis) fn put<T: FlowRecord>(
+    txn: &WriteTransaction,
+    rec: &T,
+) -> Result<(), RepoError> {
     let bytes = serde_json::to_vec(rec).map_err(|e| RepoError::Encode(e.to_string()))?;
     let mut table = txn.open_table(T::TABLE)?;
     table.insert(rec.id().to_string().as_str(), bytes.as_slice())?;
@@ -210,7 +248,10 @@ pub fn put<T: FlowRecord>(txn: &WriteTransaction, rec: &T) -> Result<(), RepoErr
 }
 
 /// Inserts a new folder and its company index entry.
-pub fn put_new_folder(txn: &WriteTransaction, f: &FolderRec) -> Result<(), RepoError> {
+pub(in crate::analysis) fn put_new_folder(
+    txn: &WriteTransaction,
+    f: &FolderRec,
+) -> Result<(), RepoError> {
     put(txn, f)?;
     let mut idx = txn.open_table(FOLDERS_BY_COMPANY)?;
     idx.insert(
@@ -221,14 +262,20 @@ pub fn put_new_folder(txn: &WriteTransaction, f: &FolderRec) -> Result<(), RepoE
 }
 
 /// Removes a record (no error when absent).
-pub fn delete<T: FlowRecord>(txn: &WriteTransaction, id: Uuid) -> Result<(), RepoError> {
+pub(in crate::analysis) fn delete<T: FlowRecord>(
+    txn: &WriteTransaction,
+    id: Uuid,
+) -> Result<(), RepoError> {
     let mut table = txn.open_table(T::TABLE)?;
     table.remove(id.to_string().as_str())?;
     Ok(())
 }
 
 /// Removes a folder and its company index entry.
-pub fn delete_folder_row(txn: &WriteTransaction, f: &FolderRec) -> Result<(), RepoError> {
+pub(in crate::analysis) fn delete_folder_row(
+    txn: &WriteTransaction,
+    f: &FolderRec,
+) -> Result<(), RepoError> {
     delete::<FolderRec>(txn, f.folder_id)?;
     let mut idx = txn.open_table(FOLDERS_BY_COMPANY)?;
     idx.remove(format!("{}/{}", f.company_id, f.folder_id).as_str())?;

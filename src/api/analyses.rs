@@ -2,27 +2,27 @@
 //! with filters, delete. Also the request validation and job submission that single request
 //! and instant mode reuse.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use http::{Method, StatusCode};
-use redb::WriteTransaction;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::accounts::principal::Principal;
 use crate::accounts::tenant::Scope;
+use crate::analysis::access::ScopedFlow;
 use crate::analysis::model::{
-    now_secs, AnalysisRec, AnalysisType, FolderRec, JobRec, MediaRec, Resolution, State,
+    now_secs, AnalysisRec, AnalysisType, FolderRec, MediaRec, Resolution, State,
 };
 use crate::analysis::queue::{Reservation, Task};
-use crate::analysis::repo::{self, RepoError};
 use crate::analysis::verdicts;
 use crate::analysis::view::{self, Files};
 use crate::api::error::ApiError;
 use crate::api::folders::{
-    base_url, json_resp, load_folder, parse_id, require_deleter, require_writer,
+    base_url, delete_output_files, json_resp, parse_id, require_deleter, require_writer, scoped,
 };
+use crate::api::list_query::ListQuery;
 use crate::app::App;
 use crate::config::Config;
 use crate::handler;
@@ -33,6 +33,7 @@ pub fn routes() -> Vec<Route> {
     vec![
         Route::new(Method::POST, "/api/folders/{id}/analyses", handler!(start)),
         Route::new(Method::GET, "/api/folders/{id}/analyses", handler!(list)),
+        Route::new(Method::GET, "/api/analyses", handler!(list_all)),
         Route::new(Method::GET, "/api/analyses/{id}", handler!(get_one)),
         Route::new(Method::DELETE, "/api/analyses/{id}", handler!(delete)),
     ]
@@ -147,6 +148,21 @@ pub fn parse_requests(
                 )))
             }
         };
+        // Per-analysis threshold overrides are only a guess of the vendor material (spec
+        // 2.6, [U]); verdict thresholds are the operator's (config `thresholds.*`). A request
+        // that tries to override one is refused rather than silently judged otherwise.
+        if matches!(kind, AnalysisType::Quality | AnalysisType::Biometry) {
+            if let Some(key) = params.as_object().and_then(|o| {
+                o.keys()
+                    .find(|k| k.to_ascii_lowercase().contains("threshold"))
+            }) {
+                return Err(ApiError::value(format!(
+                    "analyses[{i}].params.{key}: {} thresholds cannot be overridden per request; \
+                     they are set by the server operator (config thresholds.*)",
+                    kind.as_str()
+                )));
+            }
+        }
         if let Some(b) = params.get("extract_best_shot") {
             if !b.is_boolean() {
                 return Err(ApiError::value(format!(
@@ -205,26 +221,6 @@ pub fn build(
         .collect()
 }
 
-/// Stores analyses and their jobs (inside the caller's transaction).
-pub fn put_with_jobs(
-    txn: &WriteTransaction,
-    list: &[AnalysisRec],
-    now: f64,
-) -> Result<(), RepoError> {
-    for a in list {
-        repo::put(txn, a)?;
-        repo::put(
-            txn,
-            &JobRec {
-                analysis_id: a.analysis_id,
-                enqueued_at: now,
-                attempts: 0,
-            },
-        )?;
-    }
-    Ok(())
-}
-
 /// Registers completion waits (before the jobs are pushed, so none is missed).
 pub fn register_waits(app: &App, ids: &[Uuid]) -> Vec<tokio::sync::oneshot::Receiver<()>> {
     ids.iter()
@@ -249,7 +245,7 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
     require_writer(&p)?;
     let id = parse_id(ctx.param(0)?, "folder")?;
     let app = ctx.app.clone();
-    let folder = load_folder(&app, &Scope::of(&p), id)?;
+    let folder: FolderRec = scoped(&app, &p).get(id)?;
     let body: Value = ctx.json(app.config.limits.max_json_bytes).await?;
     let reqs = parse_requests(
         body.get("analyses").unwrap_or(&Value::Null),
@@ -278,29 +274,28 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
         .reserve(reqs.len())
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let app2 = app.clone();
+    let scope = Scope::of(&p);
     let created = tokio::task::spawn_blocking(move || -> Result<Vec<AnalysisRec>, ApiError> {
         let now = now_secs();
-        let txn = crate::store::raw::db(&app2.store)
-            .begin_write()
-            .map_err(RepoError::from)?;
-        let mut f: FolderRec = repo::get_w(&txn, id)?
-            .ok_or_else(|| ApiError::not_found(format!("folder {id} not found")))?;
-        let list = build(&f, &reqs, endpoint, now);
-        put_with_jobs(&txn, &list, now)?;
-        f.analysis_ids.extend(list.iter().map(|a| a.analysis_id));
-        f.resolution_status = Resolution::Processing;
-        f.system_resolution = Resolution::Processing;
-        f.time_updated = now;
-        repo::put(&txn, &f)?;
-        txn.commit().map_err(RepoError::from)?;
+        let flow = ScopedFlow::new(&app2.store, scope);
+        let list = flow.write(|w| {
+            let mut f: FolderRec = w.get(id)?;
+            let list = build(&f, &reqs, endpoint, now);
+            w.insert_analyses(&list, now)?;
+            f.analysis_ids.extend(list.iter().map(|a| a.analysis_id));
+            f.resolution_status = Resolution::Processing;
+            f.system_resolution = Resolution::Processing;
+            f.time_updated = now;
+            w.put(&f)?;
+            Ok::<_, ApiError>(list)
+        })?;
         Ok(list)
     })
     .await
     .map_err(|_| ApiError::internal("analysis task failed"))??;
     let ids: Vec<Uuid> = created.iter().map(|a| a.analysis_id).collect();
     push(reservation, &ids);
-    let media: Vec<MediaRec> =
-        repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
+    let media: Vec<MediaRec> = scoped(&app, &p).media_of(&folder)?;
     let idx = crate::analysis::jobs::media_index(&media);
     let base = base_url(&ctx);
     let files = Files::Linked { base: &base };
@@ -311,21 +306,13 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
     Ok(json_resp(StatusCode::CREATED, &Value::Array(arr)))
 }
 
-/// Loads an analysis visible to the caller, or 404.
-pub fn load_analysis(app: &App, scope: &Scope, id: Uuid) -> Result<AnalysisRec, ApiError> {
-    let a: AnalysisRec = repo::get(crate::store::raw::db(&app.store), id)?
-        .ok_or_else(|| ApiError::not_found(format!("analysis {id} not found")))?;
-    scope.check(a, "analysis")
-}
-
 fn render(
-    app: &App,
+    flow: &ScopedFlow<'_>,
     ctx: &Ctx,
     list: &[AnalysisRec],
     folder: &FolderRec,
 ) -> Result<Vec<Value>, ApiError> {
-    let media: Vec<MediaRec> =
-        repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
+    let media: Vec<MediaRec> = flow.media_of(folder)?;
     let idx = crate::analysis::jobs::media_index(&media);
     let base = base_url(ctx);
     let files = Files::Linked { base: &base };
@@ -339,10 +326,10 @@ fn render(
 async fn get_one(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "analysis")?;
-    let a = load_analysis(&ctx.app, &Scope::of(&p), id)?;
-    let folder: FolderRec = repo::get(crate::store::raw::db(&ctx.app.store), a.folder_id)?
-        .ok_or_else(|| ApiError::not_found(format!("analysis {id} not found")))?;
-    let mut v = render(&ctx.app, &ctx, std::slice::from_ref(&a), &folder)?;
+    let flow = scoped(&ctx.app, &p);
+    let a: AnalysisRec = flow.get(id)?;
+    let folder: FolderRec = flow.get(a.folder_id)?;
+    let mut v = render(&flow, &ctx, std::slice::from_ref(&a), &folder)?;
     Ok(json_resp(StatusCode::OK, &v.pop().unwrap_or(Value::Null)))
 }
 
@@ -351,73 +338,140 @@ async fn get_one(ctx: Ctx) -> HandlerResult {
 async fn list(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "folder")?;
-    let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
-    let all: Vec<AnalysisRec> =
-        repo::get_many(crate::store::raw::db(&ctx.app.store), &folder.analysis_ids)?;
-    let set = |k: &str| -> Option<HashSet<String>> {
-        let vals: Vec<&str> = ctx
-            .query
-            .iter()
-            .filter(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-            .collect();
-        if vals.is_empty() {
-            return None;
+    let flow = scoped(&ctx.app, &p);
+    let folder: FolderRec = flow.get(id)?;
+    let filter = AnalysisFilter::parse(&ctx);
+    let list: Vec<AnalysisRec> = flow
+        .analyses_of(&folder)?
+        .into_iter()
+        .filter(|a| filter.matches(a))
+        .collect();
+    let arr = render(&flow, &ctx, &list, &folder)?;
+    Ok(json_resp(StatusCode::OK, &Value::Array(arr)))
+}
+
+/// `GET /api/analyses/`: the analyses of every folder the caller may see, with the filters of
+/// the folder analyses list plus `folder_id`, the shared list parameters (paging, sorting,
+/// time windows, `meta_data` on the analysis' metadata), answered as `{"items", "total"}`.
+async fn list_all(ctx: Ctx) -> HandlerResult {
+    let p = crate::accounts::authenticate(&ctx).await?;
+    let flow = scoped(&ctx.app, &p);
+    let q = ListQuery::parse(&ctx)?;
+    let filter = AnalysisFilter::parse(&ctx);
+    let folder_ids = id_set(&ctx, "folder_id")?;
+    let mut folders = HashMap::new();
+    let mut matched = Vec::new();
+    for f in flow.folders()? {
+        if folder_ids
+            .as_ref()
+            .is_some_and(|s| !s.contains(&f.folder_id))
+        {
+            continue;
         }
-        Some(
-            vals.iter()
-                .flat_map(|v| v.split(','))
-                .map(|s| s.trim().to_ascii_uppercase())
-                .filter(|s| !s.is_empty())
-                .collect(),
-        )
-    };
-    let ids = set("analyse_id").or_else(|| set("analysis_id"));
-    let ids_ex = set("analyse_id.exclude").or_else(|| set("analysis_id.exclude"));
-    let types = set("type");
-    let types_ex = set("type.exclude");
-    let states = set("state");
-    let states_ex = set("state.exclude");
-    let type_name = |a: &AnalysisRec| a.analysis_type.as_str().to_string();
-    let norm_types = |s: Option<HashSet<String>>| {
-        s.map(|s| {
-            s.iter()
-                .map(|t| {
-                    AnalysisType::parse(t)
-                        .map(|k| k.as_str().to_string())
-                        .unwrap_or_else(|| t.clone())
-                })
-                .collect::<HashSet<String>>()
-        })
-    };
-    let (types, types_ex) = (norm_types(types), norm_types(types_ex));
-    let state_names = |a: &AnalysisRec| {
+        for a in flow.analyses_of(&f)? {
+            if filter.matches(&a) && q.matches(a.time_created, a.time_updated, &a.meta_data) {
+                matched.push(a);
+            }
+        }
+        folders.insert(f.folder_id, f);
+    }
+    let (page, total) = q.sort_and_page(matched, |a| (a.time_created, a.time_updated));
+    let mut items = Vec::new();
+    for a in &page {
+        let Some(folder) = folders.get(&a.folder_id) else {
+            continue;
+        };
+        items.extend(render(&flow, &ctx, std::slice::from_ref(a), folder)?);
+    }
+    Ok(json_resp(StatusCode::OK, &q.answer(items, total)))
+}
+
+/// A query parameter holding UUIDs (repeatable, comma lists); `None` when absent.
+pub fn id_set(ctx: &Ctx, key: &str) -> Result<Option<HashSet<Uuid>>, ApiError> {
+    let mut out = HashSet::new();
+    let mut any = false;
+    for (k, v) in &ctx.query {
+        if k != key {
+            continue;
+        }
+        any = true;
+        for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            out.insert(s.parse().map_err(|_| {
+                ApiError::value(format!("query parameter {key}: {s:?} is not a UUID"))
+            })?);
+        }
+    }
+    Ok(any.then_some(out))
+}
+
+/// The analysis filters of spec 2.10.5: `analyse_id`, `type`, `state` and their `.exclude`
+/// forms (comma lists, any case). `state` matches the state or the resolution status.
+struct AnalysisFilter {
+    ids: Option<HashSet<String>>,
+    ids_ex: Option<HashSet<String>>,
+    types: Option<HashSet<String>>,
+    types_ex: Option<HashSet<String>>,
+    states: Option<HashSet<String>>,
+    states_ex: Option<HashSet<String>>,
+}
+
+impl AnalysisFilter {
+    fn parse(ctx: &Ctx) -> AnalysisFilter {
+        let set = |k: &str| -> Option<HashSet<String>> {
+            let vals: Vec<&str> = ctx
+                .query
+                .iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if vals.is_empty() {
+                return None;
+            }
+            Some(
+                vals.iter()
+                    .flat_map(|v| v.split(','))
+                    .map(|s| s.trim().to_ascii_uppercase())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            )
+        };
+        let norm_types = |s: Option<HashSet<String>>| {
+            s.map(|s| {
+                s.iter()
+                    .map(|t| {
+                        AnalysisType::parse(t)
+                            .map(|k| k.as_str().to_string())
+                            .unwrap_or_else(|| t.clone())
+                    })
+                    .collect::<HashSet<String>>()
+            })
+        };
+        AnalysisFilter {
+            ids: set("analyse_id").or_else(|| set("analysis_id")),
+            ids_ex: set("analyse_id.exclude").or_else(|| set("analysis_id.exclude")),
+            types: norm_types(set("type")),
+            types_ex: norm_types(set("type.exclude")),
+            states: set("state"),
+            states_ex: set("state.exclude"),
+        }
+    }
+
+    fn matches(&self, a: &AnalysisRec) -> bool {
+        let id = a.analysis_id.to_string().to_ascii_uppercase();
+        let kind = a.analysis_type.as_str().to_string();
         let st = serde_json::to_value(a.state)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        [st, a.resolution_status.as_str().to_string()]
-    };
-    let id_text = |a: &AnalysisRec| a.analysis_id.to_string().to_ascii_uppercase();
-    let list: Vec<AnalysisRec> = all
-        .into_iter()
-        .filter(|a| ids.as_ref().is_none_or(|s| s.contains(&id_text(a))))
-        .filter(|a| ids_ex.as_ref().is_none_or(|s| !s.contains(&id_text(a))))
-        .filter(|a| types.as_ref().is_none_or(|s| s.contains(&type_name(a))))
-        .filter(|a| types_ex.as_ref().is_none_or(|s| !s.contains(&type_name(a))))
-        .filter(|a| {
-            states
-                .as_ref()
-                .is_none_or(|s| state_names(a).iter().any(|n| s.contains(n)))
-        })
-        .filter(|a| {
-            states_ex
-                .as_ref()
-                .is_none_or(|s| !state_names(a).iter().any(|n| s.contains(n)))
-        })
-        .collect();
-    let arr = render(&ctx.app, &ctx, &list, &folder)?;
-    Ok(json_resp(StatusCode::OK, &Value::Array(arr)))
+        let states = [st, a.resolution_status.as_str().to_string()];
+        let has_state = |s: &HashSet<String>| states.iter().any(|n| s.contains(n));
+        self.ids.as_ref().is_none_or(|s| s.contains(&id))
+            && self.ids_ex.as_ref().is_none_or(|s| !s.contains(&id))
+            && self.types.as_ref().is_none_or(|s| s.contains(&kind))
+            && self.types_ex.as_ref().is_none_or(|s| !s.contains(&kind))
+            && self.states.as_ref().is_none_or(has_state)
+            && self.states_ex.as_ref().is_none_or(|s| !has_state(s))
+    }
 }
 
 /// `DELETE /api/analyses/{id}`: removes the analysis (and its best shots); a running one is
@@ -425,40 +479,33 @@ async fn list(ctx: Ctx) -> HandlerResult {
 async fn delete(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "analysis")?;
-    let a = load_analysis(&ctx.app, &Scope::of(&p), id)?;
+    scoped(&ctx.app, &p).get::<AnalysisRec>(id)?;
     require_deleter(&p)?;
     let app: Arc<App> = ctx.app.clone();
+    let scope = Scope::of(&p);
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let txn = crate::store::raw::db(&app.store)
-            .begin_write()
-            .map_err(RepoError::from)?;
-        let mut rels = Vec::new();
-        for r in &a.results_media {
-            for img in &r.output_images {
-                if let Some(f) = repo::get_w::<crate::analysis::model::FileRec>(&txn, img.file_id)?
-                {
-                    rels.push(f.rel_path);
-                    repo::delete::<crate::analysis::model::FileRec>(&txn, img.file_id)?;
+        let flow = ScopedFlow::new(&app.store, scope);
+        let rels = flow.write(|w| {
+            let Some(a) = w.delete_analysis(id)? else {
+                return Err(ApiError::not_found(format!("analysis {id} not found")));
+            };
+            let rels = delete_output_files(w, &a)?;
+            if let Some(mut f) = w.find::<FolderRec>(a.folder_id)? {
+                f.analysis_ids.retain(|x| *x != id);
+                let mut rest = Vec::new();
+                for aid in &f.analysis_ids {
+                    if let Some(x) = w.find::<AnalysisRec>(*aid)? {
+                        rest.push(x);
+                    }
                 }
+                let (rs, sr) = verdicts::folder(&rest);
+                f.resolution_status = rs;
+                f.system_resolution = sr;
+                f.time_updated = now_secs();
+                w.put(&f)?;
             }
-        }
-        repo::delete::<AnalysisRec>(&txn, id)?;
-        repo::delete::<JobRec>(&txn, id)?;
-        if let Some(mut f) = repo::get_w::<FolderRec>(&txn, a.folder_id)? {
-            f.analysis_ids.retain(|x| *x != id);
-            let mut rest = Vec::new();
-            for aid in &f.analysis_ids {
-                if let Some(x) = repo::get_w::<AnalysisRec>(&txn, *aid)? {
-                    rest.push(x);
-                }
-            }
-            let (rs, sr) = verdicts::folder(&rest);
-            f.resolution_status = rs;
-            f.system_resolution = sr;
-            f.time_updated = now_secs();
-            repo::put(&txn, &f)?;
-        }
-        txn.commit().map_err(RepoError::from)?;
+            Ok(rels)
+        })?;
         for r in rels {
             app.flow.files.remove(&r);
         }

@@ -13,6 +13,11 @@
 //! key_path expire_token from provided dict data"; no live session with that expire token ->
 //! 401 code 7 "Session not found"; another user's session -> 403 code 9 "You have not access to
 //! refresh this session". The rotation rule is in `accounts::session`.
+//!
+//! `GET /api/authorize/session_token` exists in the Oz API only to bind an OzCapsula container
+//! (a proprietary, undocumented format facelite does not read). Handing out a token nothing
+//! would ever check would be a fake, so an authenticated caller gets 501, code 2 (NOT
+//! REALIZED) with the reason; an unauthenticated one the usual 6/7/8.
 
 use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
@@ -31,7 +36,21 @@ pub fn routes() -> Vec<Route> {
     vec![
         Route::new(Method::POST, "/api/authorize/auth/", handler!(auth)),
         Route::new(Method::POST, "/api/authorize/refresh/", handler!(refresh)),
+        Route::new(
+            Method::GET,
+            "/api/authorize/session_token/",
+            handler!(session_token),
+        ),
     ]
+}
+
+/// `GET /api/authorize/session_token`: not realized (see the module doc).
+async fn session_token(ctx: Ctx) -> HandlerResult {
+    accounts::authenticate(&ctx).await?;
+    Err(ApiError::not_realized(
+        "session tokens only bind OzCapsula containers, which facelite does not support; \
+         send media as multipart/form-data to /api/folders/ or /api/instant/folders/",
+    ))
 }
 
 /// A JSON response with `status`.

@@ -239,6 +239,17 @@ impl From<crate::analysis::repo::RepoError> for ApiError {
     }
 }
 
+impl From<crate::analysis::access::AccessError> for ApiError {
+    fn from(e: crate::analysis::access::AccessError) -> Self {
+        use crate::analysis::access::AccessError as E;
+        match e {
+            E::NotFound { .. } => ApiError::not_found(e.to_string()),
+            E::OwnerChange { .. } => ApiError::value(e.to_string()),
+            E::Repo(r) => r.into(),
+        }
+    }
+}
+
 impl From<crate::collections::CollectionsError> for ApiError {
     fn from(e: crate::collections::CollectionsError) -> Self {
         use crate::collections::CollectionsError as E;

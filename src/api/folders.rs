@@ -1,26 +1,31 @@
 //! Folders (spec 2.10.1-2.10.4): create with media (and optional analyses = single request),
 //! list with filters, read, delete, add media, list media. Also the helpers the other flow
-//! families share: who may write/delete, tenant-checked loading, absolute URLs.
+//! families share: who may write/delete, the caller's tenant-scoped view of the flow records
+//! ([`scoped`]), absolute URLs.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
 use http_body_util::Full;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::accounts::companies::Company;
 use crate::accounts::principal::{Principal, Role};
 use crate::accounts::tenant::Scope;
+use crate::accounts::users::User;
+use crate::analysis::access::{ScopedFlow, ScopedWrite};
 use crate::analysis::model::{now_secs, AnalysisRec, FileRec, FolderRec, MediaRec, Resolution};
-use crate::analysis::repo::{self, RepoError};
 use crate::analysis::view::{self, Files};
 use crate::api::analyses::{self, AnalysisRequest};
 use crate::api::error::{ApiError, ErrorCode};
+use crate::api::list_query::ListQuery;
 use crate::app::App;
 use crate::handler;
 use crate::http::router::{Ctx, HandlerResult, RespBody, Route};
 use crate::store::files::FileStore;
+use crate::store::StoreRead;
 use crate::upload::{self, PartData, Payload, Sink, Upload};
 
 /// Routes of this family.
@@ -82,11 +87,29 @@ pub fn parse_id(s: &str, what: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::not_found(format!("{what} {s} not found")))
 }
 
-/// Loads a folder visible to `scope`, or 404.
-pub fn load_folder(app: &App, scope: &Scope, id: Uuid) -> Result<FolderRec, ApiError> {
-    let f: FolderRec = repo::get(crate::store::raw::db(&app.store), id)?
-        .ok_or_else(|| ApiError::not_found(format!("folder {id} not found")))?;
-    scope.check(f, "folder")
+/// The flow records (folders, media, files, analyses) the caller may see: every handler of
+/// the flow reads and writes them only through this view, which answers other companies'
+/// records as missing.
+pub fn scoped<'a>(app: &'a App, p: &Principal) -> ScopedFlow<'a> {
+    ScopedFlow::new(&app.store, Scope::of(p))
+}
+
+/// The company a new folder of `p` belongs to. Company users: their own company (a payload
+/// `company_id` naming another one is "not found"). ADMIN, who belongs to no company: the
+/// company named by the payload's `company_id` (it must exist), else none -- a staff folder
+/// (nil company) that only ADMIN and OPERATOR see.
+pub fn folder_company(app: &App, p: &Principal, wanted: Option<Uuid>) -> Result<Uuid, ApiError> {
+    let own = company_of(p);
+    match wanted {
+        None => Ok(own),
+        Some(c) if c == own && !c.is_nil() => Ok(c),
+        Some(c) if p.role == Role::Admin => {
+            app.store
+                .get_scoped::<Company>(&Scope::All, &c.to_string())?;
+            Ok(c)
+        }
+        Some(c) => Err(ApiError::not_found(format!("company {c} not found"))),
+    }
 }
 
 /// Base URL for links: `server.public_url`, else scheme + Host of the request.
@@ -113,28 +136,70 @@ pub fn flag(ctx: &Ctx, key: &str) -> bool {
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
-/// Renders a folder with its media (and analyses when asked).
+/// What a folder view embeds besides its media (spec 2.10.4).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Embed {
+    /// `with_analyses=true`: the folder's analyses.
+    pub analyses: bool,
+    /// `with_user=true`: the creator (`user`), null when the caller may not see that user.
+    pub user: bool,
+    /// `with_company=true`: the company the folder belongs to (`company`; the creator's company
+    /// for company users), null for a staff folder.
+    pub company: bool,
+}
+
+impl Embed {
+    /// The embed flags of a request's query.
+    pub fn from_query(ctx: &Ctx) -> Embed {
+        Embed {
+            analyses: flag(ctx, "with_analyses"),
+            user: flag(ctx, "with_user"),
+            company: flag(ctx, "with_company"),
+        }
+    }
+}
+
+/// Renders a folder with its media (and analyses, creator, company when asked), all read
+/// within the caller's scope.
 pub fn render_folder(
     app: &App,
+    flow: &ScopedFlow<'_>,
     f: &FolderRec,
-    with_analyses: bool,
+    embed: Embed,
     base: &str,
 ) -> Result<Value, ApiError> {
-    let media: Vec<MediaRec> = repo::get_many(crate::store::raw::db(&app.store), &f.media_ids)?;
-    let analyses: Option<Vec<AnalysisRec>> = if with_analyses {
-        Some(repo::get_many(
-            crate::store::raw::db(&app.store),
-            &f.analysis_ids,
-        )?)
+    let media: Vec<MediaRec> = flow.media_of(f)?;
+    let analyses: Option<Vec<AnalysisRec>> = if embed.analyses {
+        Some(flow.analyses_of(f)?)
     } else {
         None
     };
-    Ok(view::folder_json(
-        f,
-        &media,
-        analyses.as_deref(),
-        &Files::Linked { base },
-    ))
+    let mut v = view::folder_json(f, &media, analyses.as_deref(), &Files::Linked { base });
+    if let Value::Object(obj) = &mut v {
+        let scope = flow.scope();
+        if embed.user {
+            let user: Option<User> = app
+                .store
+                .read(|tx| tx.find_scoped::<User>(scope, &f.user_id.to_string()))?;
+            obj.insert(
+                "user".into(),
+                user.map(|u| u.to_json()).unwrap_or(Value::Null),
+            );
+        }
+        if embed.company {
+            let company: Option<Company> = if f.company_id.is_nil() {
+                None
+            } else {
+                app.store
+                    .read(|tx| tx.find_scoped::<Company>(scope, &f.company_id.to_string()))?
+            };
+            obj.insert(
+                "company".into(),
+                company.map(|c| c.to_json()).unwrap_or(Value::Null),
+            );
+        }
+    }
+    Ok(v)
 }
 
 /// What a multipart request carried, and where its media go.
@@ -264,9 +329,10 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
     }
     let now = now_secs();
     let base = base_url(&ctx);
+    let company_id = folder_company(&app, &p, upload.payload.company_id)?;
     let folder = FolderRec {
         folder_id: Uuid::new_v4(),
-        company_id: company_of(&p),
+        company_id,
         user_id: p.user_id,
         time_created: now,
         time_updated: now,
@@ -293,6 +359,7 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let (folder, new_analyses) = {
         let app2 = app.clone();
+        let scope = Scope::of(&p);
         tokio::task::spawn_blocking(move || -> Result<(FolderRec, Vec<AnalysisRec>), ApiError> {
             let mut folder = folder;
             folder.media_ids = planned.media.iter().map(|m| m.media_id).collect();
@@ -303,18 +370,18 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
                 folder.resolution_status = Resolution::Processing;
                 folder.system_resolution = Resolution::Processing;
             }
-            let db = crate::store::raw::db(&app2.store);
+            let flow = ScopedFlow::new(&app2.store, scope);
             persist_then_commit(&app2, upload, &planned, || {
-                let txn = db.begin_write().map_err(RepoError::from)?;
-                repo::put_new_folder(&txn, &folder)?;
-                for m in &planned.media {
-                    repo::put(&txn, m)?;
-                }
-                for f in &planned.files {
-                    repo::put(&txn, f)?;
-                }
-                analyses::put_with_jobs(&txn, &new_analyses, now)?;
-                txn.commit().map_err(RepoError::from)?;
+                flow.write(|w| {
+                    w.insert_folder(&folder)?;
+                    for m in &planned.media {
+                        w.put(m)?;
+                    }
+                    for f in &planned.files {
+                        w.put(f)?;
+                    }
+                    w.insert_analyses(&new_analyses, now)
+                })?;
                 Ok(())
             })?;
             Ok((folder, new_analyses))
@@ -329,13 +396,18 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
         None
     };
     analyses::push(reservation, &ids);
+    let flow = scoped(&app, &p);
     if let Some(waits) = waits {
         analyses::wait(&app, waits).await;
-        let folder = load_folder(&app, &Scope::of(&p), folder.folder_id)?;
-        let v = render_folder(&app, &folder, true, &base)?;
+        let folder: FolderRec = flow.get(folder.folder_id)?;
+        let embed = Embed {
+            analyses: true,
+            ..Embed::default()
+        };
+        let v = render_folder(&app, &flow, &folder, embed, &base)?;
         return Ok(json_resp(StatusCode::CREATED, &v));
     }
-    let v = render_folder(&app, &folder, false, &base)?;
+    let v = render_folder(&app, &flow, &folder, Embed::default(), &base)?;
     Ok(json_resp(StatusCode::CREATED, &v))
 }
 
@@ -346,7 +418,7 @@ async fn add_media(mut ctx: Ctx) -> HandlerResult {
     let id = parse_id(ctx.param(0)?, "folder")?;
     let app = ctx.app.clone();
     let scope = Scope::of(&p);
-    let folder = load_folder(&app, &scope, id)?;
+    let folder: FolderRec = ScopedFlow::new(&app.store, scope.clone()).get(id)?;
     let ct = ctx
         .header("content-type")
         .unwrap_or_default()
@@ -372,22 +444,21 @@ async fn add_media(mut ctx: Ctx) -> HandlerResult {
     let base = base_url(&ctx);
     let app2 = app.clone();
     let media = tokio::task::spawn_blocking(move || -> Result<Vec<MediaRec>, ApiError> {
-        let db = crate::store::raw::db(&app2.store);
+        let flow = ScopedFlow::new(&app2.store, scope);
         persist_then_commit(&app2, upload, &planned, || {
-            let txn = db.begin_write().map_err(RepoError::from)?;
-            let mut f: FolderRec = repo::get_w(&txn, id)?
-                .ok_or_else(|| ApiError::not_found(format!("folder {id} not found")))?;
-            f.media_ids.extend(planned.media.iter().map(|m| m.media_id));
-            f.time_updated = now;
-            repo::put(&txn, &f)?;
-            for m in &planned.media {
-                repo::put(&txn, m)?;
-            }
-            for r in &planned.files {
-                repo::put(&txn, r)?;
-            }
-            txn.commit().map_err(RepoError::from)?;
-            Ok(())
+            flow.write(|w| {
+                let mut f: FolderRec = w.get(id)?;
+                f.media_ids.extend(planned.media.iter().map(|m| m.media_id));
+                f.time_updated = now;
+                w.put(&f)?;
+                for m in &planned.media {
+                    w.put(m)?;
+                }
+                for r in &planned.files {
+                    w.put(r)?;
+                }
+                Ok::<(), ApiError>(())
+            })
         })?;
         Ok(planned.media.clone())
     })
@@ -402,24 +473,26 @@ async fn add_media(mut ctx: Ctx) -> HandlerResult {
 async fn list_media(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "folder")?;
-    let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
-    let media: Vec<MediaRec> =
-        repo::get_many(crate::store::raw::db(&ctx.app.store), &folder.media_ids)?;
+    let flow = scoped(&ctx.app, &p);
+    let folder: FolderRec = flow.get(id)?;
+    let media: Vec<MediaRec> = flow.media_of(&folder)?;
     let base = base_url(&ctx);
     let files = Files::Linked { base: &base };
     let arr: Vec<Value> = media.iter().map(|m| view::media_json(m, &files)).collect();
     Ok(json_resp(StatusCode::OK, &Value::Array(arr)))
 }
 
-/// `GET /api/folders/{id}/` (`with_analyses=true` embeds the analyses).
+/// `GET /api/folders/{id}/` (`with_analyses`, `with_user`, `with_company` embed more).
 async fn get_one(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "folder")?;
-    let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
+    let flow = scoped(&ctx.app, &p);
+    let folder: FolderRec = flow.get(id)?;
     let v = render_folder(
         &ctx.app,
+        &flow,
         &folder,
-        flag(&ctx, "with_analyses"),
+        Embed::from_query(&ctx),
         &base_url(&ctx),
     )?;
     Ok(json_resp(StatusCode::OK, &v))
@@ -429,10 +502,12 @@ async fn get_one(ctx: Ctx) -> HandlerResult {
 async fn delete(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "folder")?;
-    let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
+    let flow = scoped(&ctx.app, &p);
+    flow.get::<FolderRec>(id)?;
     require_deleter(&p)?;
     let app = ctx.app.clone();
-    tokio::task::spawn_blocking(move || delete_folder(&app, &folder))
+    let scope = Scope::of(&p);
+    tokio::task::spawn_blocking(move || delete_folder(&app, scope, id))
         .await
         .map_err(|_| ApiError::internal("delete task failed"))??;
     Ok(json_resp(
@@ -441,35 +516,38 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     ))
 }
 
-fn delete_folder(app: &Arc<App>, folder: &FolderRec) -> Result<(), ApiError> {
-    let db = crate::store::raw::db(&app.store);
-    let txn = db.begin_write().map_err(RepoError::from)?;
+/// Removes the stored-file records of an analysis' produced images; returns their paths.
+pub fn delete_output_files(w: &ScopedWrite<'_>, a: &AnalysisRec) -> Result<Vec<String>, ApiError> {
     let mut rels = Vec::new();
-    for mid in &folder.media_ids {
-        if let Some(m) = repo::get_w::<MediaRec>(&txn, *mid)? {
-            if let Some(f) = repo::get_w::<FileRec>(&txn, m.file_id)? {
+    for r in &a.results_media {
+        for img in &r.output_images {
+            if let Some(f) = w.delete::<FileRec>(img.file_id)? {
                 rels.push(f.rel_path);
-                repo::delete::<FileRec>(&txn, f.file_id)?;
             }
-            repo::delete::<MediaRec>(&txn, *mid)?;
         }
     }
-    for aid in &folder.analysis_ids {
-        if let Some(a) = repo::get_w::<AnalysisRec>(&txn, *aid)? {
-            for r in &a.results_media {
-                for img in &r.output_images {
-                    if let Some(f) = repo::get_w::<FileRec>(&txn, img.file_id)? {
-                        rels.push(f.rel_path);
-                        repo::delete::<FileRec>(&txn, f.file_id)?;
-                    }
+    Ok(rels)
+}
+
+fn delete_folder(app: &Arc<App>, scope: Scope, id: Uuid) -> Result<(), ApiError> {
+    let flow = ScopedFlow::new(&app.store, scope);
+    let (folder, rels) = flow.write(|w| {
+        let folder = w.delete_folder(id)?;
+        let mut rels = Vec::new();
+        for mid in &folder.media_ids {
+            if let Some(m) = w.delete::<MediaRec>(*mid)? {
+                if let Some(f) = w.delete::<FileRec>(m.file_id)? {
+                    rels.push(f.rel_path);
                 }
             }
-            repo::delete::<AnalysisRec>(&txn, *aid)?;
-            repo::delete::<crate::analysis::model::JobRec>(&txn, *aid)?;
         }
-    }
-    repo::delete_folder_row(&txn, folder)?;
-    txn.commit().map_err(RepoError::from)?;
+        for aid in &folder.analysis_ids {
+            if let Some(a) = w.delete_analysis(*aid)? {
+                rels.extend(delete_output_files(w, &a)?);
+            }
+        }
+        Ok::<_, ApiError>((folder, rels))
+    })?;
     for r in rels {
         app.flow.files.remove(&r);
     }
@@ -482,26 +560,19 @@ fn delete_folder(app: &Arc<App>, folder: &FolderRec) -> Result<(), ApiError> {
 /// `GET /api/folders/`: filters of spec 2.10.3, answered as `{"items": [...], "total": n}`.
 async fn list(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
-    let scope = Scope::of(&p);
+    let flow = scoped(&ctx.app, &p);
     let app = &ctx.app;
     let q = ListQuery::parse(&ctx)?;
-    let company = match &scope {
-        Scope::All => None,
-        Scope::Company(c) => Some(*c),
-    };
-    let ids = repo::folder_ids(crate::store::raw::db(&app.store), company)?;
-    let folders: Vec<FolderRec> =
-        scope.filter(repo::get_many(crate::store::raw::db(&app.store), &ids)?);
+    let fq = FolderFilter::parse(&ctx)?;
     let mut matched = Vec::new();
-    for f in folders {
-        if !q.matches_folder(&f) {
+    for f in flow.folders()? {
+        if !q.matches(f.time_created, f.time_updated, &f.meta_data) || !fq.matches_status(&f) {
             continue;
         }
-        if !q.analysis_types.is_empty() {
-            let an: Vec<AnalysisRec> =
-                repo::get_many(crate::store::raw::db(&app.store), &f.analysis_ids)?;
+        if !fq.analysis_types.is_empty() {
+            let an: Vec<AnalysisRec> = flow.analyses_of(&f)?;
             if !an.iter().any(|a| {
-                q.analysis_types
+                fq.analysis_types
                     .contains(&a.analysis_type.as_str().to_string())
             }) {
                 continue;
@@ -509,101 +580,24 @@ async fn list(ctx: Ctx) -> HandlerResult {
         }
         matched.push(f);
     }
-    let key = |f: &FolderRec| {
-        if q.sort_updated {
-            f.time_updated
-        } else {
-            f.time_created
-        }
-    };
-    matched.sort_by(|a, b| {
-        let o = key(a).total_cmp(&key(b));
-        if q.sort_desc {
-            o.reverse()
-        } else {
-            o
-        }
-    });
-    let total = matched.len();
+    let (page, total) = q.sort_and_page(matched, |f| (f.time_created, f.time_updated));
     let base = base_url(&ctx);
     let mut items = Vec::new();
-    for f in matched.iter().skip(q.offset).take(q.limit) {
-        items.push(render_folder(app, f, q.with_analyses, &base)?);
+    for f in &page {
+        items.push(render_folder(app, &flow, f, fq.embed, &base)?);
     }
-    let mut out = Map::new();
-    out.insert("items".into(), Value::Array(items));
-    if !flag(&ctx, "total_omit") {
-        out.insert("total".into(), json!(total));
-    }
-    Ok(json_resp(StatusCode::OK, &Value::Object(out)))
+    Ok(json_resp(StatusCode::OK, &q.answer(items, total)))
 }
 
-/// The parsed filters of a folder list request.
-struct ListQuery {
-    offset: usize,
-    limit: usize,
-    sort_updated: bool,
-    sort_desc: bool,
-    created: (f64, f64),
-    updated: (f64, f64),
-    meta: Vec<(String, bool, String)>,
+/// The folder-only filters of a folder list request (the shared ones are [`ListQuery`]).
+struct FolderFilter {
     statuses: Vec<Resolution>,
-    with_analyses: bool,
+    embed: Embed,
     analysis_types: Vec<String>,
 }
 
-fn num<T: std::str::FromStr>(ctx: &Ctx, key: &str) -> Result<Option<T>, ApiError> {
-    match ctx.query_value(key) {
-        None | Some("") => Ok(None),
-        Some(v) => {
-            v.trim().parse().map(Some).map_err(|_| {
-                ApiError::value(format!("query parameter {key}={v:?} is not a number"))
-            })
-        }
-    }
-}
-
-impl ListQuery {
-    fn parse(ctx: &Ctx) -> Result<ListQuery, ApiError> {
-        let limits = &ctx.app.config.limits;
-        let limit = num::<usize>(ctx, "limit")?
-            .unwrap_or(100)
-            .min(limits.max_list_limit);
-        let offset = num::<usize>(ctx, "offset")?.unwrap_or(0);
-        let (sort_updated, sort_desc) = match ctx.query_value("sorting").map(str::trim) {
-            None | Some("") => (false, true),
-            Some("time_created{asc}") | Some("time_created") => (false, false),
-            Some("time_created{desc}") | Some("-time_created") => (false, true),
-            Some("time_updated{asc}") | Some("time_updated") => (true, false),
-            Some("time_updated{desc}") | Some("-time_updated") => (true, true),
-            Some(other) => {
-                return Err(ApiError::value(format!(
-                    "sorting={other:?} is not supported; use time_created{{asc|desc}} or time_updated{{asc|desc}}"
-                )))
-            }
-        };
-        let window = |lo: &str, hi: &str| -> Result<(f64, f64), ApiError> {
-            Ok((
-                num::<f64>(ctx, lo)?.unwrap_or(f64::NEG_INFINITY),
-                num::<f64>(ctx, hi)?.unwrap_or(f64::INFINITY),
-            ))
-        };
-        let mut meta = Vec::new();
-        for (k, v) in &ctx.query {
-            if k != "meta_data" {
-                continue;
-            }
-            let (key, eq, val) = if let Some((a, b)) = v.split_once("!=") {
-                (a, false, b)
-            } else if let Some((a, b)) = v.split_once("==") {
-                (a, true, b)
-            } else {
-                return Err(ApiError::value(format!(
-                    "meta_data={v:?}: use key==value or key!=value"
-                )));
-            };
-            meta.push((key.trim().to_string(), eq, val.trim().to_string()));
-        }
+impl FolderFilter {
+    fn parse(ctx: &Ctx) -> Result<FolderFilter, ApiError> {
         let mut statuses = Vec::new();
         if let Some(v) = ctx.query_value("resolution_status") {
             for s in v.split(',').filter(|s| !s.trim().is_empty()) {
@@ -622,55 +616,18 @@ impl ListQuery {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(ListQuery {
-            offset,
-            limit,
-            sort_updated,
-            sort_desc,
-            created: window("time_created.min", "time_created.max")?,
-            updated: window("time_updated.min", "time_updated.max")?,
-            meta,
+        Ok(FolderFilter {
             statuses,
-            with_analyses: flag(ctx, "with_analyses"),
+            embed: Embed::from_query(ctx),
             analysis_types,
         })
     }
 
-    fn matches_folder(&self, f: &FolderRec) -> bool {
-        let within = |t: f64, (lo, hi): (f64, f64)| t >= lo && t <= hi;
-        if !within(f.time_created, self.created) || !within(f.time_updated, self.updated) {
-            return false;
-        }
-        if !self.statuses.is_empty()
-            && !self
+    fn matches_status(&self, f: &FolderRec) -> bool {
+        self.statuses.is_empty()
+            || self
                 .statuses
                 .iter()
                 .any(|s| *s == f.resolution_status || *s == f.system_resolution)
-        {
-            return false;
-        }
-        self.meta.iter().all(|(key, eq, val)| {
-            let found = lookup(&f.meta_data, key).map(as_text);
-            match (found, eq) {
-                (Some(t), true) => t == *val,
-                (None, true) => false,
-                (Some(t), false) => t != *val,
-                (None, false) => true,
-            }
-        })
-    }
-}
-
-fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    if let Some(x) = v.get(path) {
-        return Some(x);
-    }
-    path.split('.').try_fold(v, |cur, k| cur.get(k))
-}
-
-fn as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }

@@ -7,12 +7,13 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 
 use crate::accounts::tenant::Scope;
+use crate::analysis::access::ScopedFlow;
 use crate::analysis::model::{now_secs, FileRec, FolderRec, MediaRec};
-use crate::analysis::repo::{self, RepoError};
 use crate::analysis::view::{self, Files};
+use crate::api::analyses::id_set;
 use crate::api::error::ApiError;
-use crate::api::folders::{base_url, json_resp, parse_id, require_deleter, require_writer};
-use crate::app::App;
+use crate::api::folders::{base_url, json_resp, parse_id, require_deleter, require_writer, scoped};
+use crate::api::list_query::ListQuery;
 use crate::handler;
 use crate::http::router::{Ctx, HandlerResult, Route};
 use crate::upload::{MAX_TAGS, MAX_TAG_LEN};
@@ -20,6 +21,7 @@ use crate::upload::{MAX_TAGS, MAX_TAG_LEN};
 /// Routes of this family.
 pub fn routes() -> Vec<Route> {
     vec![
+        Route::new(Method::GET, "/api/media", handler!(list)),
         Route::new(Method::GET, "/api/media/{id}", handler!(get_one)),
         Route::new(Method::PATCH, "/api/media/{id}", handler!(patch)),
         Route::new(Method::DELETE, "/api/media/{id}", handler!(delete)),
@@ -27,17 +29,49 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// Loads a media visible to the caller, or 404.
-pub fn load_media(app: &App, scope: &Scope, id: uuid::Uuid) -> Result<MediaRec, ApiError> {
-    let m: MediaRec = repo::get(crate::store::raw::db(&app.store), id)?
-        .ok_or_else(|| ApiError::not_found(format!("media {id} not found")))?;
-    scope.check(m, "media")
+/// `GET /api/media/`: the media of every folder the caller may see, with the shared list
+/// parameters (paging, sorting, time windows, `meta_data` on the media's metadata) and the
+/// filters `folder_id`, `media_type` and `tag` (a media carrying that tag), answered as
+/// `{"items": [...], "total": n}`.
+async fn list(ctx: Ctx) -> HandlerResult {
+    let p = crate::accounts::authenticate(&ctx).await?;
+    let flow = scoped(&ctx.app, &p);
+    let q = ListQuery::parse(&ctx)?;
+    let folder_ids = id_set(&ctx, "folder_id")?;
+    let media_type = ctx
+        .query_value("media_type")
+        .map(|t| t.trim().to_ascii_uppercase());
+    let tag = ctx.query_value("tag").or_else(|| ctx.query_value("tags"));
+    let mut matched = Vec::new();
+    for f in flow.folders()? {
+        if folder_ids
+            .as_ref()
+            .is_some_and(|s| !s.contains(&f.folder_id))
+        {
+            continue;
+        }
+        for m in flow.media_of(&f)? {
+            let keep = q.matches(m.time_created, m.time_updated, &m.meta_data)
+                && media_type
+                    .as_deref()
+                    .is_none_or(|t| m.media_type.as_str() == t)
+                && tag.is_none_or(|t| m.tags.iter().any(|x| x == t));
+            if keep {
+                matched.push(m);
+            }
+        }
+    }
+    let (page, total) = q.sort_and_page(matched, |m| (m.time_created, m.time_updated));
+    let base = base_url(&ctx);
+    let files = Files::Linked { base: &base };
+    let items = page.iter().map(|m| view::media_json(m, &files)).collect();
+    Ok(json_resp(StatusCode::OK, &q.answer(items, total)))
 }
 
 async fn get_one(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "media")?;
-    let m = load_media(&ctx.app, &Scope::of(&p), id)?;
+    let m: MediaRec = scoped(&ctx.app, &p).get(id)?;
     let base = base_url(&ctx);
     Ok(json_resp(
         StatusCode::OK,
@@ -51,7 +85,7 @@ async fn patch(mut ctx: Ctx) -> HandlerResult {
     require_writer(&p)?;
     let id = parse_id(ctx.param(0)?, "media")?;
     let app = ctx.app.clone();
-    load_media(&app, &Scope::of(&p), id)?;
+    scoped(&app, &p).get::<MediaRec>(id)?;
     let body: Value = ctx.json(app.config.limits.max_json_bytes).await?;
     let tags = body
         .get("tags")
@@ -74,17 +108,15 @@ async fn patch(mut ctx: Ctx) -> HandlerResult {
         }
     }
     let app2 = app.clone();
+    let scope = Scope::of(&p);
     let m = tokio::task::spawn_blocking(move || -> Result<MediaRec, ApiError> {
-        let txn = crate::store::raw::db(&app2.store)
-            .begin_write()
-            .map_err(RepoError::from)?;
-        let mut m: MediaRec = repo::get_w(&txn, id)?
-            .ok_or_else(|| ApiError::not_found(format!("media {id} not found")))?;
-        m.tags = list;
-        m.time_updated = now_secs();
-        repo::put(&txn, &m)?;
-        txn.commit().map_err(RepoError::from)?;
-        Ok(m)
+        ScopedFlow::new(&app2.store, scope).write(|w| {
+            let mut m: MediaRec = w.get(id)?;
+            m.tags = list;
+            m.time_updated = now_secs();
+            w.put(&m)?;
+            Ok(m)
+        })
     })
     .await
     .map_err(|_| ApiError::internal("update task failed"))??;
@@ -99,22 +131,23 @@ async fn patch(mut ctx: Ctx) -> HandlerResult {
 async fn delete(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "media")?;
-    let m = load_media(&ctx.app, &Scope::of(&p), id)?;
+    scoped(&ctx.app, &p).get::<MediaRec>(id)?;
     require_deleter(&p)?;
     let app = ctx.app.clone();
+    let scope = Scope::of(&p);
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let txn = crate::store::raw::db(&app.store)
-            .begin_write()
-            .map_err(RepoError::from)?;
-        let file: Option<FileRec> = repo::get_w(&txn, m.file_id)?;
-        repo::delete::<FileRec>(&txn, m.file_id)?;
-        repo::delete::<MediaRec>(&txn, id)?;
-        if let Some(mut f) = repo::get_w::<FolderRec>(&txn, m.folder_id)? {
-            f.media_ids.retain(|x| *x != id);
-            f.time_updated = now_secs();
-            repo::put(&txn, &f)?;
-        }
-        txn.commit().map_err(RepoError::from)?;
+        let file = ScopedFlow::new(&app.store, scope).write(|w| {
+            let Some(m) = w.delete::<MediaRec>(id)? else {
+                return Err(ApiError::not_found(format!("media {id} not found")));
+            };
+            let file: Option<FileRec> = w.delete(m.file_id)?;
+            if let Some(mut f) = w.find::<FolderRec>(m.folder_id)? {
+                f.media_ids.retain(|x| *x != id);
+                f.time_updated = now_secs();
+                w.put(&f)?;
+            }
+            Ok(file)
+        })?;
         if let Some(f) = file {
             app.flow.files.remove(&f.rel_path);
         }
@@ -133,9 +166,7 @@ async fn file(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let id = parse_id(ctx.param(0)?, "file")?;
     let app = ctx.app.clone();
-    let rec: FileRec = repo::get(crate::store::raw::db(&app.store), id)?
-        .ok_or_else(|| ApiError::not_found(format!("file {id} not found")))?;
-    let rec = Scope::of(&p).check(rec, "file")?;
+    let rec: FileRec = scoped(&app, &p).get(id)?;
     let bytes =
         tokio::task::spawn_blocking(move || app.flow.files.read(&rec.rel_path).map(|b| (b, rec)))
             .await

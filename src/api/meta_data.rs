@@ -6,10 +6,10 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::accounts::tenant::Scope;
+use crate::analysis::access::{OwnedRecord, ScopedFlow};
 use crate::analysis::model::{now_secs, AnalysisRec, FolderRec, MediaRec};
-use crate::analysis::repo::{self, FlowRecord, RepoError};
 use crate::api::error::ApiError;
-use crate::api::folders::{json_resp, parse_id, require_writer};
+use crate::api::folders::{json_resp, parse_id, require_writer, scoped};
 use crate::app::App;
 use crate::handler;
 use crate::http::router::{Ctx, HandlerResult, Route};
@@ -49,7 +49,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// A record with a `meta_data` object.
-trait HasMeta: FlowRecord + crate::accounts::tenant::CompanyOwned + Send + 'static {
+trait HasMeta: OwnedRecord + Send + 'static {
     fn meta(&mut self) -> &mut Value;
     fn touch(&mut self, t: f64);
 }
@@ -92,11 +92,7 @@ async fn handle<T: HasMeta>(mut ctx: Ctx, op: Op) -> HandlerResult {
     let id: Uuid = parse_id(ctx.param(0)?, T::WHAT)?;
     let app = ctx.app.clone();
     let scope = Scope::of(&p);
-    let mut rec: T = repo::get(crate::store::raw::db(&app.store), id)?
-        .ok_or_else(|| ApiError::not_found(format!("{} {id} not found", T::WHAT)))?;
-    if !scope.allows(rec.owner_company()) {
-        return Err(ApiError::not_found(format!("{} {id} not found", T::WHAT)));
-    }
+    let mut rec: T = scoped(&app, &p).get(id)?;
     if let Op::Get = op {
         return Ok(json_resp(StatusCode::OK, rec.meta()));
     }
@@ -111,7 +107,7 @@ async fn handle<T: HasMeta>(mut ctx: Ctx, op: Op) -> HandlerResult {
         }
         _ => None,
     };
-    let out = tokio::task::spawn_blocking(move || update::<T>(&app, id, op, body))
+    let out = tokio::task::spawn_blocking(move || update::<T>(&app, scope, id, op, body))
         .await
         .map_err(|_| ApiError::internal("update task failed"))??;
     Ok(json_resp(StatusCode::OK, &out))
@@ -119,15 +115,22 @@ async fn handle<T: HasMeta>(mut ctx: Ctx, op: Op) -> HandlerResult {
 
 fn update<T: HasMeta>(
     app: &App,
+    scope: Scope,
     id: Uuid,
     op: Op,
     body: Option<Map<String, Value>>,
 ) -> Result<Value, ApiError> {
-    let txn = crate::store::raw::db(&app.store)
-        .begin_write()
-        .map_err(RepoError::from)?;
-    let mut rec: T = repo::get_w(&txn, id)?
-        .ok_or_else(|| ApiError::not_found(format!("{} {id} not found", T::WHAT)))?;
+    ScopedFlow::new(&app.store, scope).write(|w| {
+        let mut rec: T = w.get(id)?;
+        let out = apply(&mut rec, op, body);
+        rec.touch(now_secs());
+        w.put(&rec)?;
+        Ok::<_, ApiError>(out)
+    })
+}
+
+/// Applies a metadata operation to a record; returns the new metadata.
+fn apply<T: HasMeta>(rec: &mut T, op: Op, body: Option<Map<String, Value>>) -> Value {
     let meta = rec.meta();
     match (op, body) {
         (Op::Replace, Some(m)) => *meta = Value::Object(m),
@@ -144,11 +147,7 @@ fn update<T: HasMeta>(
         (Op::Clear, _) => *meta = Value::Object(Map::new()),
         _ => {}
     }
-    let out = meta.clone();
-    rec.touch(now_secs());
-    repo::put(&txn, &rec)?;
-    txn.commit().map_err(RepoError::from)?;
-    Ok(out)
+    meta.clone()
 }
 
 async fn get_folder(ctx: Ctx) -> HandlerResult {

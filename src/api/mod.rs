@@ -6,6 +6,7 @@ pub mod companies_users;
 pub mod error;
 pub mod folders;
 pub mod instant;
+pub mod list_query;
 pub mod lite;
 pub mod media;
 pub mod meta_data;

@@ -1,7 +1,8 @@
 //! Direct redb access for the analysis flow's own tables (`analysis::repo`: folders, media,
-//! files, analyses, jobs, webhook outbox). Those records are stored by `analysis::repo` with
-//! their own JSON encoding and are tenant-checked with `Scope::check` in every `src/api`
-//! handler; moving them onto the typed `Record` API (and its tenant index) is pending.
+//! files, analyses, jobs, webhook outbox), which keep their own JSON encoding. Request handlers
+//! never use it: they reach company-owned flow records only through the tenant-scoped
+//! `analysis::access::ScopedFlow`; the unscoped calls are for the workers, restart recovery and
+//! the webhook outbox.
 
 use crate::store::Store;
 
