@@ -14,4 +14,6 @@ pub struct App {
     pub vision: Arc<Engine>,
     /// Failed-login counters (in memory, per account and client address).
     pub login_throttle: LoginThrottle,
+    /// Collections (1:N): search index, person image files, enrolment.
+    pub collections: crate::collections::Collections,
 }

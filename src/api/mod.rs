@@ -1,6 +1,7 @@
 //! The REST surface: one module per resource family. [`routes`] is the whole route table.
 
 pub mod authorize;
+pub mod collections;
 pub mod companies_users;
 pub mod error;
 pub mod system;
@@ -13,5 +14,6 @@ pub fn routes() -> Vec<Route> {
     r.extend(system::routes());
     r.extend(authorize::routes());
     r.extend(companies_users::routes());
+    r.extend(collections::routes());
     r
 }
