@@ -192,7 +192,7 @@ fn person_json(p: &PersonRec, images: &[PersonImageRec], base: &str) -> Value {
 async fn caller_and_collection(ctx: &Ctx) -> Result<(Principal, CollectionRec), ApiError> {
     let p = crate::accounts::authenticate(ctx).await?;
     let id = parse_id(ctx.param(0)?, "collection")?;
-    let c = service::get_collection(&ctx.app.store.db, &Scope::of(&p), id)?;
+    let c = service::get_collection(&ctx.app.store, &Scope::of(&p), id)?;
     Ok((p, c))
 }
 
@@ -205,7 +205,8 @@ struct CreateBody {
 
 async fn create(mut ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
-    let body: CreateBody = ctx.json(ctx.app.config.limits.max_json_bytes).await?;
+    let limit = ctx.app.config.limits.max_json_bytes;
+    let body: CreateBody = ctx.json(limit).await?;
     let alias = body
         .alias
         .ok_or_else(|| ApiError::structure("`alias` is required (for example \"blacklist\")"))?;
@@ -224,7 +225,7 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
         Some(m @ Value::Object(_)) => m,
         Some(_) => return Err(ApiError::structure("`meta_data` must be a JSON object")),
     };
-    let c = service::create_collection(&ctx.app.store.db, company, &alias, meta)?;
+    let c = service::create_collection(&ctx.app.store, company, &alias, meta)?;
     Ok(json_resp(StatusCode::CREATED, &collection_json(&c, 0)))
 }
 
@@ -237,7 +238,7 @@ async fn list(ctx: Ctx) -> HandlerResult {
         ),
         None => None,
     };
-    let db = &ctx.app.store.db;
+    let db = &ctx.app.store;
     let items = service::list_collections(db, &Scope::of(&p), ctx.query_value("alias"), company)?;
     let mut out = Vec::with_capacity(items.len());
     for c in &items {
@@ -254,14 +255,14 @@ async fn list(ctx: Ctx) -> HandlerResult {
 
 async fn get_one(ctx: Ctx) -> HandlerResult {
     let (_, c) = caller_and_collection(&ctx).await?;
-    let n = service::person_count(&ctx.app.store.db, c.collection_id)?;
+    let n = service::person_count(&ctx.app.store, c.collection_id)?;
     Ok(json_resp(StatusCode::OK, &collection_json(&c, n)))
 }
 
 async fn delete(ctx: Ctx) -> HandlerResult {
     let (p, c) = caller_and_collection(&ctx).await?;
     require_manager(&p, c.company_id)?;
-    service::delete_collection(&ctx.app.store.db, &ctx.app.collections, &c)?;
+    service::delete_collection(&ctx.app.store, &ctx.app.collections, &c)?;
     Ok(no_content())
 }
 
@@ -327,7 +328,7 @@ async fn add_person(mut ctx: Ctx) -> HandlerResult {
     require_manager(&p, c.company_id)?;
     let (images, meta) = read_images(&mut ctx).await?;
     let (person, recs) =
-        service::add_person(&ctx.app.store.db, &ctx.app.collections, &c, meta, images)?;
+        service::add_person(&ctx.app.store, &ctx.app.collections, &c, meta, images)?;
     Ok(json_resp(
         StatusCode::CREATED,
         &person_json(&person, &recs, &base_url(&ctx)),
@@ -347,7 +348,7 @@ async fn list_persons(ctx: Ctx) -> HandlerResult {
     let (_, c) = caller_and_collection(&ctx).await?;
     let offset = page(&ctx, "offset", 0)?;
     let limit = page(&ctx, "limit", 100)?.min(MAX_PAGE);
-    let db = &ctx.app.store.db;
+    let db = &ctx.app.store;
     let (persons, total) = service::list_persons(db, &c, offset, limit)?;
     let base = base_url(&ctx);
     let mut items = Vec::with_capacity(persons.len());
@@ -366,7 +367,7 @@ fn person_id(ctx: &Ctx) -> Result<Uuid, ApiError> {
 
 async fn get_person(ctx: Ctx) -> HandlerResult {
     let (_, c) = caller_and_collection(&ctx).await?;
-    let db = &ctx.app.store.db;
+    let db = &ctx.app.store;
     let person = service::get_person(db, &c, person_id(&ctx)?)?;
     let images = service::images_of(db, &person)?;
     Ok(json_resp(
@@ -378,12 +379,7 @@ async fn get_person(ctx: Ctx) -> HandlerResult {
 async fn delete_person(ctx: Ctx) -> HandlerResult {
     let (p, c) = caller_and_collection(&ctx).await?;
     require_manager(&p, c.company_id)?;
-    service::delete_person(
-        &ctx.app.store.db,
-        &ctx.app.collections,
-        &c,
-        person_id(&ctx)?,
-    )?;
+    service::delete_person(&ctx.app.store, &ctx.app.collections, &c, person_id(&ctx)?)?;
     Ok(no_content())
 }
 
@@ -391,17 +387,11 @@ async fn add_images(mut ctx: Ctx) -> HandlerResult {
     let (p, c) = caller_and_collection(&ctx).await?;
     require_manager(&p, c.company_id)?;
     let pid = person_id(&ctx)?;
-    service::get_person(&ctx.app.store.db, &c, pid)?;
+    service::get_person(&ctx.app.store, &c, pid)?;
     let (images, _) = read_images(&mut ctx).await?;
     let max = ctx.app.config.collections.max_images_per_person;
-    let (_, recs) = service::add_images(
-        &ctx.app.store.db,
-        &ctx.app.collections,
-        &c,
-        pid,
-        images,
-        max,
-    )?;
+    let (_, recs) =
+        service::add_images(&ctx.app.store, &ctx.app.collections, &c, pid, images, max)?;
     let base = base_url(&ctx);
     Ok(json_resp(
         StatusCode::CREATED,
@@ -411,7 +401,7 @@ async fn add_images(mut ctx: Ctx) -> HandlerResult {
 
 async fn list_images(ctx: Ctx) -> HandlerResult {
     let (_, c) = caller_and_collection(&ctx).await?;
-    let db = &ctx.app.store.db;
+    let db = &ctx.app.store;
     let person = service::get_person(db, &c, person_id(&ctx)?)?;
     let base = base_url(&ctx);
     let items: Vec<Value> = service::images_of(db, &person)?
@@ -429,7 +419,7 @@ async fn delete_image(ctx: Ctx) -> HandlerResult {
     require_manager(&p, c.company_id)?;
     let iid = parse_id(ctx.param(2)?, "person image")?;
     service::delete_image(
-        &ctx.app.store.db,
+        &ctx.app.store,
         &ctx.app.collections,
         &c,
         person_id(&ctx)?,
@@ -442,7 +432,7 @@ async fn image_file(ctx: Ctx) -> HandlerResult {
     let (_, c) = caller_and_collection(&ctx).await?;
     let iid = parse_id(ctx.param(2)?, "person image")?;
     let (img, bytes) = service::image_file(
-        &ctx.app.store.db,
+        &ctx.app.store,
         &ctx.app.collections,
         &c,
         person_id(&ctx)?,
