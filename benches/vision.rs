@@ -12,7 +12,9 @@ use facelite::vision::{decode::decode_image, subject, Engine};
 const MAX_PIXELS: u64 = 40_000_000;
 
 fn data(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -28,7 +30,9 @@ fn stages(c: &mut Criterion) {
     let bytes = data("obama.jpg");
     let img = decode_image(&bytes, MAX_PIXELS).expect("decode");
     let mut g = c.benchmark_group("vision");
-    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
     g.bench_function("decode_jpeg", |b| {
         b.iter(|| decode_image(black_box(&bytes), MAX_PIXELS).expect("decode"))
     });
@@ -68,7 +72,9 @@ fn stages(c: &mut Criterion) {
     }
     g.finish();
     let mut g = c.benchmark_group("vision_load");
-    g.sample_size(10).warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_secs(10));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(10));
     g.bench_function("engine_load", |b| b.iter(|| load(1)));
     g.finish();
 }

@@ -111,10 +111,11 @@ start_server() {
     die "server printed no 'listening on' line within ${FACELITE_START_TIMEOUT}s"
 }
 
-# Sends SIGTERM to SERVER_PID and requires a clean exit (status 0) within the stop timeout.
+# Sends SIGTERM to SERVER_PID (or to SIGNAL_PID, e.g. the server under a tracer) and requires
+# SERVER_PID to exit with status 0 within the stop timeout.
 stop_server() {
-    local log_file=$1 status=0 waited=0
-    kill -TERM "$SERVER_PID"
+    local log_file=$1 signal_pid=${2:-$SERVER_PID} status=0 waited=0
+    kill -TERM "$signal_pid"
     while kill -0 "$SERVER_PID" 2>/dev/null && ((waited < FACELITE_STOP_TIMEOUT * 5)); do
         sleep 0.2
         waited=$((waited + 1))

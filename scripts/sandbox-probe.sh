@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Check that a facelite binary lives within the sandbox of systemd/facelite.service, without
 # needing systemd as PID 1:
-#   1. runs `serve` under strace -f with a temp data dir, does a few requests (healthz, /version,
-#      a failed and a successful login), stops it with SIGTERM;
+#   1. runs `serve` under strace -f with a temp data dir and a stand-in NOTIFY_SOCKET, does a few
+#      requests (healthz, /version, a failed and a successful login), stops it with SIGTERM;
+#      it must send READY=1, watchdog pings and STOPPING=1 (Type=notify, WatchdogSec=);
 #   2. every system call it made must be in the unit's SystemCallFilter= allow list
 #      (@system-service minus @privileged and @resources, expanded by systemd-analyze);
 #   3. every socket it opened must be AF_UNIX, AF_INET or AF_INET6 (RestrictAddressFamilies=);
@@ -62,6 +63,7 @@ exercise() {
     local log_file=$1; shift
     start_server "$log_file" "$@" "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data"
     expect_healthy "$SERVER_URL"
+    sleep 2   # let a few watchdog periods pass
     curl -sS -o /dev/null "$SERVER_URL/version" || true
     curl -sS -o /dev/null -X POST "$SERVER_URL/api/authorize/auth/" -H 'Content-Type: application/json' \
         -d '{"credentials": {"email": "nobody@example.com", "password": "wrong"}}' || true
@@ -69,11 +71,35 @@ exercise() {
         curl -sS -o /dev/null -X POST "$SERVER_URL/api/authorize/auth/" -H 'Content-Type: application/json' \
             -d "{\"credentials\": {\"email\": \"$(sed -n 's/^email: //p' "$work/data/initial-admin-password")\", \"password\": \"$(sed -n 's/^password: //p' "$work/data/initial-admin-password")\"}}" || true
     fi
-    stop_server "$log_file"
+    # Under strace the server is strace's child; signal the server itself, not the tracer
+    # (strace exits with the server's status).
+    local server=$SERVER_PID child
+    child=$(pgrep -P "$SERVER_PID" -n || true)
+    [[ $1 == strace ]] && [[ -n $child ]] && server=$child
+    stop_server "$log_file" "$server"
 }
 
-log "tracing $bin"
-exercise "$work/strace-run.log" strace -f -qq -e trace=all -e signal=none -o "$work/trace" --
+# A stand-in for systemd's notification socket: records every datagram the server sends.
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        out.write(s.recv(4096).decode() + "\n")
+        out.flush()' "$work/notify.sock" "$work/notify.log" &
+listener=$!
+for _ in $(seq 50); do [[ -S $work/notify.sock ]] && break; sleep 0.1; done
+
+log "tracing $bin (with NOTIFY_SOCKET and WATCHDOG_USEC=1s, as under systemd)"
+exercise "$work/strace-run.log" strace -f -qq -e trace=all -e signal=none -o "$work/trace" -- \
+    env NOTIFY_SOCKET="$work/notify.sock" WATCHDOG_USEC=1000000
+kill "$listener"
+wait "$listener" 2>/dev/null || true
+grep -qx 'READY=1' "$work/notify.log" || die "no READY=1 sent to NOTIFY_SOCKET"
+grep -qx 'STOPPING=1' "$work/notify.log" || die "no STOPPING=1 sent to NOTIFY_SOCKET"
+pings=$(grep -cx 'WATCHDOG=1' "$work/notify.log" || true)
+((pings >= 2)) || die "only $pings WATCHDOG=1 pings in the run (want >= 2 with WATCHDOG_USEC=1s)"
+log "sd_notify: READY=1, STOPPING=1 and $pings watchdog pings received"
 used=$(sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p; s/^[0-9]+ +<\.\.\. ([a-z0-9_]+) resumed>.*/\1/p' "$work/trace" | sort -u)
 log "system calls used: $(wc -w <<<"$used")"
 missing=$(comm -23 <(echo "$used") <(allowed_syscalls))

@@ -12,6 +12,8 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub vision: Arc<Engine>,
+    /// Media files, analysis queue and workers, webhook wake-up (`crate::analysis::Flow`).
+    pub flow: crate::analysis::Flow,
     /// Failed-login counters (in memory, per account and client address).
     pub login_throttle: LoginThrottle,
     /// Collections (1:N): search index, person image files, enrolment.

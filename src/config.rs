@@ -18,6 +18,9 @@ pub struct Config {
     pub thresholds: ThresholdsConfig,
     pub lite: LiteConfig,
     pub vision: VisionConfig,
+    pub media: MediaConfig,
+    pub analysis: AnalysisConfig,
+    pub webhooks: WebhooksConfig,
     pub collections: CollectionsConfig,
 }
 
@@ -97,6 +100,26 @@ pub struct LimitsConfig {
     pub max_json_bytes: usize,
     /// Largest decoded image, pixels.
     pub max_image_pixels: u64,
+    /// Largest single uploaded file, bytes.
+    pub max_file_bytes: usize,
+    /// Largest multipart upload (all parts together), bytes.
+    pub max_upload_bytes: usize,
+    /// Files accepted in one upload request.
+    pub max_files_per_request: usize,
+    /// Media a folder may hold in total.
+    pub max_media_per_folder: usize,
+    /// Largest `payload` part (JSON), bytes.
+    pub max_payload_bytes: usize,
+    /// Entries a ZIP shot set may contain.
+    pub max_zip_entries: usize,
+    /// Total inflated size of a ZIP shot set, bytes.
+    pub max_zip_inflated_bytes: u64,
+    /// Analyses requested in one call.
+    pub max_analyses_per_request: usize,
+    /// Analyses a folder may hold in total.
+    pub max_analyses_per_folder: usize,
+    /// Folders returned by one list call (`limit` is capped to this).
+    pub max_list_limit: usize,
 }
 
 impl Default for LimitsConfig {
@@ -105,6 +128,16 @@ impl Default for LimitsConfig {
             max_body_bytes: 64 * 1024 * 1024,
             max_json_bytes: 1024 * 1024,
             max_image_pixels: 40_000_000,
+            max_file_bytes: 32 * 1024 * 1024,
+            max_upload_bytes: 64 * 1024 * 1024,
+            max_files_per_request: 20,
+            max_media_per_folder: 50,
+            max_payload_bytes: 256 * 1024,
+            max_zip_entries: 300,
+            max_zip_inflated_bytes: 256 * 1024 * 1024,
+            max_analyses_per_request: 10,
+            max_analyses_per_folder: 200,
+            max_list_limit: 1000,
         }
     }
 }
@@ -141,6 +174,8 @@ pub struct LiteConfig {
     pub require_token: Option<bool>,
     /// Width of the `operator_required` band just below the match threshold (0 = none).
     pub operator_band: f32,
+    /// Most candidates (`templates_n` / `samples_n` parts) one 1:N request may carry.
+    pub max_candidates: usize,
 }
 
 impl Default for LiteConfig {
@@ -149,6 +184,72 @@ impl Default for LiteConfig {
             enabled: true,
             require_token: None,
             operator_band: 0.0,
+            max_candidates: 100,
+        }
+    }
+}
+
+/// The analysis job runner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Worker threads running analyses; 0 = number of CPU cores.
+    pub workers: usize,
+    /// Analyses waiting for a worker before new requests get 503.
+    pub queue_capacity: usize,
+    /// How long a single request (analyses in the create payload) or an instant request
+    /// waits for its results before answering with what is there, seconds.
+    pub sync_timeout_secs: u64,
+    /// Frames sampled from a video or shot set for liveness and best shot.
+    pub sample_frames: usize,
+    /// Frames a video or shot set may hold; longer media are refused by the frame reader.
+    pub max_video_frames: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            workers: 0,
+            queue_capacity: 64,
+            sync_timeout_secs: 120,
+            sample_frames: 12,
+            max_video_frames: 3000,
+        }
+    }
+}
+
+/// Webhook delivery (`resolution_endpoint`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// When set, every delivery carries `X-Facelite-Signature: sha256=<hex HMAC-SHA256 of the
+    /// body>` keyed with this secret.
+    pub secret: Option<String>,
+    /// Seconds one delivery attempt may take (connect + send + response head).
+    pub timeout_secs: u64,
+    /// Delay before the first retry, seconds; doubles on every failure.
+    pub initial_backoff_secs: u64,
+    /// Longest delay between two attempts, seconds.
+    pub max_backoff_secs: u64,
+    /// A delivery is abandoned once this many hours passed since it was queued (>= 24).
+    pub give_up_after_hours: u64,
+    /// Undelivered notifications kept; beyond this the oldest is dropped (logged), so a dead
+    /// endpoint cannot fill the disk.
+    pub max_pending: usize,
+    /// Deliveries attempted at once.
+    pub concurrency: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            secret: None,
+            timeout_secs: 10,
+            initial_backoff_secs: 5,
+            max_backoff_secs: 3600,
+            give_up_after_hours: 48,
+            max_pending: 10_000,
+            concurrency: 4,
         }
     }
 }
@@ -176,6 +277,49 @@ impl Default for VisionConfig {
             threads: 0,
             inference_threads: 1,
             min_face_px: 40,
+        }
+    }
+}
+
+/// Video and shot-set decoding limits (see `media::FrameLimits`, built from this section).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Longest accepted video, seconds.
+    pub max_duration_secs: f64,
+    /// Most frames a video's index may list.
+    pub max_indexed_frames: usize,
+    /// Most frames decoded per video (sampled frames and the frames they depend on).
+    pub max_frames_decoded: usize,
+    /// Widest accepted video/shot picture, pixels.
+    pub max_width: u32,
+    /// Tallest accepted video/shot picture, pixels.
+    pub max_height: u32,
+    /// Frames sampled evenly from a video or shot set.
+    pub sample_count: usize,
+    /// Wall-clock budget for decoding one upload, seconds.
+    pub max_decode_secs: u64,
+    /// Most entries in a shot-set ZIP.
+    pub max_zip_entries: usize,
+    /// Most bytes inflated from one shot-set ZIP.
+    pub max_zip_inflated_bytes: u64,
+    /// Assumed seconds between shots of a shot set (a ZIP carries no timing).
+    pub shot_interval_secs: f64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            max_duration_secs: 60.0,
+            max_indexed_frames: 20_000,
+            max_frames_decoded: 900,
+            max_width: 1920,
+            max_height: 1920,
+            sample_count: 12,
+            max_decode_secs: 30,
+            max_zip_entries: 256,
+            max_zip_inflated_bytes: 128 * 1024 * 1024,
+            shot_interval_secs: 0.1,
         }
     }
 }
@@ -258,6 +402,9 @@ const SECTIONS: &[&str] = &[
     "thresholds",
     "lite",
     "vision",
+    "media",
+    "analysis",
+    "webhooks",
     "collections",
 ];
 
@@ -348,6 +495,15 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.lite.operator_band) {
             return bad("lite.operator_band must be within 0..1");
+        }
+        if self.analysis.queue_capacity == 0 || self.analysis.sample_frames == 0 {
+            return bad("analysis.queue_capacity and analysis.sample_frames must be positive");
+        }
+        if self.webhooks.give_up_after_hours < 24 {
+            return bad("webhooks.give_up_after_hours must be at least 24 (retries last a day)");
+        }
+        if self.webhooks.concurrency == 0 || self.webhooks.max_pending == 0 {
+            return bad("webhooks.concurrency and webhooks.max_pending must be positive");
         }
         Ok(())
     }

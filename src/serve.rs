@@ -83,13 +83,21 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
         })?;
     let local = listener.local_addr().unwrap_or(listen);
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let backend = Arc::new(crate::analysis::backend::VisionBackend::new(
+        vision.clone(),
+        &config,
+    ));
+    let flow = crate::analysis::Flow::new(&config, crate::store::raw::db(&store), backend)
+        .map_err(|e| ServeError::Store(e.to_string()))?;
     let app = Arc::new(App {
         config,
         store,
         vision,
+        flow,
         login_throttle: crate::accounts::throttle::LoginThrottle::new(),
         collections,
     });
+    crate::analysis::start(app.clone()).map_err(|e| ServeError::Store(e.to_string()))?;
     let router = Arc::new(Router::new(crate::api::routes()));
     let shutdown = Arc::new(Notify::new());
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

@@ -98,6 +98,11 @@ fn h264_high_with_b_frames() {
 }
 
 #[test]
+fn h264_in_matroska() {
+    check_clip("h264_high.mkv", "ref_h264_high.png", &V20, (320, 240));
+}
+
+#[test]
 fn h264_baseline() {
     check_clip(
         "h264_baseline.mp4",
@@ -218,8 +223,9 @@ fn sniff_decides_media_type_from_magic() {
     ));
 }
 
-const ALL: [&str; 12] = [
+const ALL: [&str; 13] = [
     "h264_high.mp4",
+    "h264_high.mkv",
     "h264_baseline.mp4",
     "h264_frag.mp4",
     "h264_rot90.mp4",
@@ -312,6 +318,14 @@ fn damaged_headers_are_reported_as_corrupt() {
         media::frames(&mp4, &limits4()),
         Err(MediaError::TooLong(_))
     ));
+    // MP4: a zero-sized box inside the sample table (made the MP4 library spin forever).
+    for clip in ["h264_high.mp4", "hevc.mp4"] {
+        let mut mp4 = data(clip);
+        let at = mp4.windows(4).position(|w| w == b"stts").unwrap() - 4;
+        mp4[at..at + 4].copy_from_slice(&0u32.to_be_bytes());
+        let r = media::frames(&mp4, &limits4());
+        assert!(matches!(r, Err(MediaError::Corrupt(_))), "{clip}: {r:?}");
+    }
     // AVI: a chunk size beyond the end.
     let mut avi = data("mjpeg.avi");
     let movi = avi.windows(4).position(|w| w == b"movi").unwrap();

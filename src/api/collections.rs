@@ -100,6 +100,17 @@ fn no_content() -> Response<RespBody> {
     r
 }
 
+/// Runs a collection operation off the async runtime: writes sync image files and the store,
+/// and a person deletion waits for running COLLECTION analyses to record their matches.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CollectionsError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::internal("the collection operation was interrupted"))?
+        .map_err(ApiError::from)
+}
+
 fn is_company_admin(p: &Principal) -> bool {
     p.role == Role::ClientAdmin || (p.role == Role::Client && p.is_admin)
 }
@@ -262,7 +273,8 @@ async fn get_one(ctx: Ctx) -> HandlerResult {
 async fn delete(ctx: Ctx) -> HandlerResult {
     let (p, c) = caller_and_collection(&ctx).await?;
     require_manager(&p, c.company_id)?;
-    service::delete_collection(&ctx.app.store, &ctx.app.collections, &c)?;
+    let app = ctx.app.clone();
+    blocking(move || service::delete_collection(&app.store, &app.collections, &c)).await?;
     Ok(no_content())
 }
 
@@ -327,8 +339,10 @@ async fn add_person(mut ctx: Ctx) -> HandlerResult {
     let (p, c) = caller_and_collection(&ctx).await?;
     require_manager(&p, c.company_id)?;
     let (images, meta) = read_images(&mut ctx).await?;
+    let app = ctx.app.clone();
     let (person, recs) =
-        service::add_person(&ctx.app.store, &ctx.app.collections, &c, meta, images)?;
+        blocking(move || service::add_person(&app.store, &app.collections, &c, meta, images))
+            .await?;
     Ok(json_resp(
         StatusCode::CREATED,
         &person_json(&person, &recs, &base_url(&ctx)),
@@ -379,7 +393,9 @@ async fn get_person(ctx: Ctx) -> HandlerResult {
 async fn delete_person(ctx: Ctx) -> HandlerResult {
     let (p, c) = caller_and_collection(&ctx).await?;
     require_manager(&p, c.company_id)?;
-    service::delete_person(&ctx.app.store, &ctx.app.collections, &c, person_id(&ctx)?)?;
+    let pid = person_id(&ctx)?;
+    let app = ctx.app.clone();
+    blocking(move || service::delete_person(&app.store, &app.collections, &c, pid)).await?;
     Ok(no_content())
 }
 
@@ -390,8 +406,11 @@ async fn add_images(mut ctx: Ctx) -> HandlerResult {
     service::get_person(&ctx.app.store, &c, pid)?;
     let (images, _) = read_images(&mut ctx).await?;
     let max = ctx.app.config.collections.max_images_per_person;
-    let (_, recs) =
-        service::add_images(&ctx.app.store, &ctx.app.collections, &c, pid, images, max)?;
+    let app = ctx.app.clone();
+    let (_, recs) = blocking(move || {
+        service::add_images(&app.store, &app.collections, &c, pid, images, max)
+    })
+    .await?;
     let base = base_url(&ctx);
     Ok(json_resp(
         StatusCode::CREATED,
@@ -418,13 +437,9 @@ async fn delete_image(ctx: Ctx) -> HandlerResult {
     let (p, c) = caller_and_collection(&ctx).await?;
     require_manager(&p, c.company_id)?;
     let iid = parse_id(ctx.param(2)?, "person image")?;
-    service::delete_image(
-        &ctx.app.store,
-        &ctx.app.collections,
-        &c,
-        person_id(&ctx)?,
-        iid,
-    )?;
+    let pid = person_id(&ctx)?;
+    let app = ctx.app.clone();
+    blocking(move || service::delete_image(&app.store, &app.collections, &c, pid, iid)).await?;
     Ok(no_content())
 }
 

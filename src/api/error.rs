@@ -1,5 +1,8 @@
 //! The one place where errors of every layer become an HTTP status and an Oz error body
 //! `{"error_code": int, "error_message": str, "details": any}` (spec section 2.16).
+//!
+//! Oz API Lite routes answer a different body (`{"code": "BPE-...", "message", "details"}`,
+//! spec 3.3); that mapping is kept in one place too: `crate::lite::error::LiteError`.
 
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
@@ -185,6 +188,54 @@ impl From<crate::accounts::AccountsError> for ApiError {
                 ApiError::internal("internal error")
             }
         }
+    }
+}
+
+impl From<crate::media::MediaError> for ApiError {
+    /// An upload that cannot become frames is the client's problem (4xx): unknown or
+    /// unsupported formats are a wrong type, a broken archive is an unpacking error, limits
+    /// are out-of-range values; `details` names the media error kind.
+    fn from(e: crate::media::MediaError) -> Self {
+        use crate::media::MediaError as M;
+        let (status, code) = match &e {
+            M::UnknownFormat(_) | M::Unsupported(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::InvalidType)
+            }
+            M::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidValue),
+            M::TooManyEntries(_) => (StatusCode::BAD_REQUEST, ErrorCode::ContainerUnpacking),
+            M::Corrupt(_) | M::TooLong(_) | M::NoFrames(_) | M::DeadlineExceeded(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidValue)
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+            .with_details(serde_json::json!({ "media_error": e.kind() }))
+    }
+}
+
+impl From<crate::upload::UploadError> for ApiError {
+    fn from(e: crate::upload::UploadError) -> Self {
+        use crate::upload::UploadError;
+        match e {
+            UploadError::TooLarge(m) => ApiError::too_large(m),
+            UploadError::Structure(m) => ApiError::structure(m),
+            UploadError::Value(m) => ApiError::value(m),
+            UploadError::Unsupported(m) => ApiError::new(
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::InvalidType,
+                m,
+            ),
+            UploadError::Io(m) => {
+                eprintln!("facelite: upload I/O error: {m}");
+                ApiError::internal("cannot store the upload; see the server log")
+            }
+        }
+    }
+}
+
+impl From<crate::analysis::repo::RepoError> for ApiError {
+    fn from(e: crate::analysis::repo::RepoError) -> Self {
+        eprintln!("facelite: store error: {e}");
+        ApiError::internal("store error; see the server log")
     }
 }
 

@@ -9,7 +9,7 @@ use argh::FromArgs;
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::vision::{calibrate, decode, Embedding, Engine, VisionError};
+use crate::vision::{calibrate, decode, Embedding, Engine};
 
 /// Analyze images offline: faces, landmarks, quality, liveness and pairwise similarity as JSON.
 #[derive(FromArgs, Debug)]
@@ -129,7 +129,7 @@ fn analyze_one(
     let liveness = match engine.passive_liveness(&img, &analysis.subject) {
         Ok(s) => json!({ "confidence_spoofing": s,
                          "attack": s >= config.thresholds.liveness }),
-        Err(e @ VisionError::NoPassiveModel) => json!({ "error": e.to_string() }),
+        // Without an operator model this is the documented NoPassiveModel text.
         Err(e) => json!({ "error": e.to_string() }),
     };
     let entry = json!({
@@ -172,11 +172,18 @@ fn dump_tensors(
     let faces = engine.detect(img)?;
     if let Some(i) = crate::vision::subject::choose(&faces) {
         let face = faces[i];
-        write("faceapi-recognition", &embedder.shape(), &embedder.chip(img, &face)?)?;
+        write(
+            "faceapi-recognition",
+            &embedder.shape(),
+            &embedder.chip(img, &face)?,
+        )?;
         let (m, _) = mesh.input(img, &face)?;
         write("human-facemesh", &mesh.shape(), &m)?;
     }
     let meta = json!({ "letterbox_scale": lb.scale, "faces": faces });
-    std::fs::write(dir.join(format!("{stem}.json")), serde_json::to_vec_pretty(&meta)?)?;
+    std::fs::write(
+        dir.join(format!("{stem}.json")),
+        serde_json::to_vec_pretty(&meta)?,
+    )?;
     Ok(())
 }

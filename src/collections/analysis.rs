@@ -153,7 +153,6 @@ pub fn run(
         return Outcome::failed("COLLECTION found no eligible media in the folder", base);
     }
     let cols = &app.collections;
-    let model: ModelKey = cols.index.model().clone();
     let max_per_person = app.config.collections.max_images_per_person;
     let mut media_out: Vec<MediaOutcome> = Vec::new();
     let mut failures = Vec::new();
@@ -231,6 +230,10 @@ pub fn run(
             cb.total_cmp(&ca)
         });
         let best = matches.first().cloned();
+        let best_person = best
+            .as_ref()
+            .and_then(|b| b["person_id"].as_str())
+            .and_then(|s| s.parse::<Uuid>().ok());
         if let Some(b) = &best {
             let c = b["confidence"].as_f64().unwrap_or(0.0) as f32;
             if best_overall.as_ref().is_none_or(|(bc, _)| c > *bc) {
@@ -253,6 +256,7 @@ pub fn run(
                 "matches": matches,
             }),
             best_shot: None,
+            person_id: best_person,
         });
     }
     if let Err(e) = service::record_matches(&app.store, analysis.analysis_id, &hit_persons) {

@@ -14,6 +14,7 @@
 //! version are the running embedder's. At start, images with a template of another model are
 //! re-enrolled from their stored file (see [`Collections::open`]).
 
+pub mod analysis;
 pub mod engine;
 pub mod enrol;
 pub mod files;

@@ -18,11 +18,8 @@ use crate::collections::model::{now_secs, CollectionRec, PersonImageRec, PersonR
 use crate::collections::search::ModelKey;
 use crate::collections::store::{link, linked, persons_of, unlink};
 use crate::collections::{Collections, CollectionsError};
-use crate::store::tables::{self, Table};
-use crate::store::{Store, StoreError, StoreRead};
-
-/// The analyses table of the Oz flow, read here only to check match references.
-const FLOW_ANALYSES: Table = redb::TableDefinition::new("flow_analyses");
+use crate::store::tables;
+use crate::store::{Store, StoreError, StoreRead, WriteTx};
 
 /// Longest collection alias, characters.
 pub const MAX_ALIAS_CHARS: usize = 128;
@@ -367,40 +364,15 @@ pub fn list_persons(
     })?)
 }
 
-/// Analyses that block deleting `person`: those that reported it as a hit and still exist
-/// with that result, and those still running. The other references are stale.
+/// Analyses that block deleting `person`: those recorded as having matched it that still
+/// report it (or still run), as `analysis::repo` answers; the other references are stale.
 fn blocking_analyses(
-    tx: &impl StoreRead,
+    tx: &WriteTx,
     person: Uuid,
 ) -> Result<(Vec<Uuid>, Vec<Uuid>), CollectionsError> {
     let refs = linked(tx, tables::PERSON_MATCHES, person)?;
-    let pid = person.to_string();
-    let (mut blocking, mut stale) = (Vec::new(), Vec::new());
-    for a in refs {
-        let rec = match tx.index_get(FLOW_ANALYSES, &a.to_string()) {
-            Ok(r) => r,
-            // No analyses table yet: no analysis exists at all.
-            Err(StoreError::Redb(redb::Error::TableDoesNotExist(_))) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let Some(text) = rec else {
-            stale.push(a);
-            continue;
-        };
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        // Flow records may sit in an envelope (`{"v":..,"d":{..}}`) or be bare.
-        let rec = v.get("d").unwrap_or(&v);
-        let running = rec.get("state").and_then(Value::as_str) == Some("PROCESSING");
-        let names_person = rec
-            .get("results_media")
-            .is_some_and(|r| r.to_string().contains(&pid));
-        if running || names_person {
-            blocking.push(a);
-        } else {
-            stale.push(a);
-        }
-    }
-    Ok((blocking, stale))
+    crate::analysis::repo::analyses_holding_person(crate::store::raw::write_txn(tx), person, &refs)
+        .map_err(|e| CollectionsError::Store(e.to_string()))
 }
 
 /// Records that analysis `analysis` reported `persons` as hits (before its result is stored).

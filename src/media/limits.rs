@@ -36,24 +36,34 @@ pub struct FrameLimits {
 }
 
 impl Default for FrameLimits {
+    /// The defaults of the `[media]` and `[limits]` config sections.
     fn default() -> Self {
-        FrameLimits {
-            max_file_bytes: 64 * 1024 * 1024,
-            max_duration_secs: 60.0,
-            max_indexed_frames: 20_000,
-            max_frames_decoded: 900,
-            max_width: 1920,
-            max_height: 1920,
-            sample_count: 12,
-            max_decode_time: Duration::from_secs(30),
-            max_zip_entries: 256,
-            max_zip_inflated_bytes: 128 * 1024 * 1024,
-            shot_interval_secs: 0.1,
-        }
+        FrameLimits::from_config(
+            &crate::config::MediaConfig::default(),
+            crate::config::LimitsConfig::default().max_body_bytes,
+        )
     }
 }
 
 impl FrameLimits {
+    /// Limits from the `[media]` config section; the file-size bound is the request body
+    /// limit, since an upload can be no larger than its request.
+    pub fn from_config(media: &crate::config::MediaConfig, max_file_bytes: usize) -> Self {
+        FrameLimits {
+            max_file_bytes,
+            max_duration_secs: media.max_duration_secs,
+            max_indexed_frames: media.max_indexed_frames,
+            max_frames_decoded: media.max_frames_decoded,
+            max_width: media.max_width,
+            max_height: media.max_height,
+            sample_count: media.sample_count,
+            max_decode_time: Duration::from_secs(media.max_decode_secs),
+            max_zip_entries: media.max_zip_entries,
+            max_zip_inflated_bytes: media.max_zip_inflated_bytes,
+            shot_interval_secs: media.shot_interval_secs,
+        }
+    }
+
     /// Refuses a picture larger than the dimension limits (called with header values).
     pub(crate) fn check_dims(&self, width: u32, height: u32, what: &str) -> Result<(), MediaError> {
         if width == 0 || height == 0 {

@@ -100,7 +100,13 @@ pub(crate) fn demux(
                     Some(b0) => (b0 & 1 == 0, (b0 >> 4) & 1 == 1 && !frame.is_invisible),
                     None => continue,
                 },
-                _ => (frame.is_keyframe.unwrap_or(false), !frame.is_invisible),
+                Codec::Mjpeg => (true, !frame.is_invisible),
+                _ => (
+                    frame
+                        .is_keyframe
+                        .unwrap_or_else(|| starts_random_access(&codec, &config, &data)),
+                    !frame.is_invisible,
+                ),
             };
             packets.push(Packet {
                 data: Cow::Owned(data),
@@ -120,6 +126,38 @@ pub(crate) fn demux(
             rotation: Rotation::R0,
         })
     })
+}
+
+/// Keyframe test from the NAL unit types, for blocks that carry no keyframe flag
+/// (BlockGroups): an IDR slice (H.264) or an IRAP picture (HEVC).
+fn starts_random_access(codec: &Codec, config: &[u8], data: &[u8]) -> bool {
+    let length_size = match codec {
+        Codec::H264 => config.get(4).map(|b| usize::from(b & 3) + 1),
+        Codec::H265 => config.get(21).map(|b| usize::from(b & 3) + 1),
+        _ => None,
+    };
+    let Some(ls) = length_size else {
+        return false;
+    };
+    let mut p = 0usize;
+    while p + ls < data.len() {
+        let len = data[p..p + ls]
+            .iter()
+            .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+        let b0 = data[p + ls];
+        let random_access = match codec {
+            Codec::H264 => b0 & 0x1F == 5,
+            _ => (16..=23).contains(&((b0 >> 1) & 0x3F)),
+        };
+        if random_access {
+            return true;
+        }
+        p = match p.checked_add(ls + len) {
+            Some(n) => n,
+            None => return false,
+        };
+    }
+    false
 }
 
 fn too_long(secs: f64, limits: &FrameLimits) -> MediaError {

@@ -12,6 +12,7 @@ mod jpeg;
 mod limits;
 mod mkv;
 mod mp4;
+pub mod sample;
 mod sampling;
 mod shots;
 mod sniff;

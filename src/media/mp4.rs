@@ -11,9 +11,33 @@ use super::error::guard;
 use super::track::{Codec, Packet, Rotation, Track};
 use super::{FrameLimits, MediaError};
 
-/// Containers descended into by the pre-check.
-const CONTAINERS: [&[u8; 4]; 8] = [
-    b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"mvex",
+/// Boxes whose children re_mp4 parses, with the bytes that precede the first child. The
+/// pre-check walks all of them: re_mp4's nested loops do not advance past a zero-sized child
+/// (found by fuzzing: a zeroed box size inside `stbl` spins forever), so such boxes must be
+/// refused before it sees them.
+const CONTAINERS: [(&[u8; 4], usize); 22] = [
+    (b"moov", 0),
+    (b"trak", 0),
+    (b"mdia", 0),
+    (b"minf", 0),
+    (b"stbl", 0),
+    (b"moof", 0),
+    (b"traf", 0),
+    (b"mvex", 0),
+    (b"dinf", 0),
+    (b"edts", 0),
+    (b"udta", 0),
+    (b"meta", 4),
+    (b"stsd", 8),
+    (b"dref", 8),
+    (b"avc1", 78),
+    (b"avc3", 78),
+    (b"hvc1", 78),
+    (b"hev1", 78),
+    (b"vp08", 78),
+    (b"vp09", 78),
+    (b"av01", 78),
+    (b"mp4a", 28),
 ];
 
 /// Demuxes the first video track.
@@ -136,7 +160,7 @@ fn walk(b: &[u8], depth: u32, counts: &mut Counts) -> Result<(), MediaError> {
     let mut p = 0usize;
     while p + 8 <= b.len() {
         counts.boxes += 1;
-        if counts.boxes > 100_000 || depth > 8 {
+        if counts.boxes > 100_000 || depth > 12 {
             return Err(MediaError::Corrupt(
                 "MP4 box tree is too deep or too large".into(),
             ));
@@ -144,7 +168,8 @@ fn walk(b: &[u8], depth: u32, counts: &mut Counts) -> Result<(), MediaError> {
         let size32 = u32::from_be_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]);
         let kind: [u8; 4] = [b[p + 4], b[p + 5], b[p + 6], b[p + 7]];
         let (header, size) = match size32 {
-            0 => (8usize, (b.len() - p) as u64),
+            0 if depth == 0 => (8usize, (b.len() - p) as u64),
+            0 => return Err(corrupt_box(&kind)),
             1 => {
                 if p + 16 > b.len() {
                     return Err(corrupt_box(&kind));
@@ -174,8 +199,11 @@ fn walk(b: &[u8], depth: u32, counts: &mut Counts) -> Result<(), MediaError> {
         if &kind == b"moov" {
             counts.moov += 1;
         }
-        if CONTAINERS.contains(&&kind) {
-            walk(body, depth + 1, counts)?;
+        if let Some(&(_, skip)) = CONTAINERS.iter().find(|(k, _)| *k == &kind) {
+            if body.len() < skip {
+                return Err(corrupt_box(&kind));
+            }
+            walk(&body[skip..], depth + 1, counts)?;
         } else if &kind == b"stsz" && body.len() >= 12 {
             counts.samples += u64::from(u32::from_be_bytes([body[8], body[9], body[10], body[11]]));
         } else if &kind == b"trun" && body.len() >= 8 {

@@ -16,6 +16,8 @@
 //! directly.
 
 pub mod error;
+pub mod files;
+pub mod raw;
 pub mod record;
 pub mod schema;
 pub mod tables;

@@ -29,6 +29,12 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, VisionErr
             "{format:?} is not accepted (JPEG, PNG, WebP or BMP expected)"
         )));
     }
+    // Read the announced size from the header bytes themselves first: some decoders want more
+    // than the header before they report dimensions, and a forged header must still be
+    // answered as too large rather than as broken.
+    if let Some((width, height)) = header_dimensions(bytes, format) {
+        check_pixels(width, height, max_pixels)?;
+    }
     let mut reader = reader;
     let mut limits = Limits::default();
     // RGBA8 at the pixel limit, plus slack for the decoders' own buffers.
@@ -38,16 +44,7 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, VisionErr
         .into_decoder()
         .map_err(|e| VisionError::Undecodable(e.to_string()))?;
     let (width, height) = decoder.dimensions();
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels > max_pixels {
-        return Err(VisionError::TooLarge {
-            width,
-            height,
-            pixels,
-            limit: max_pixels,
-        });
-    }
-    if pixels == 0 {
+    if check_pixels(width, height, max_pixels)? == 0 {
         return Err(VisionError::Undecodable("image has no pixels".into()));
     }
     if format == ImageFormat::Jpeg {
@@ -61,6 +58,72 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, VisionErr
         DynamicImage::from_decoder(decoder).map_err(|e| VisionError::Undecodable(e.to_string()))?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// Refuses `width x height` above `max_pixels`; returns the pixel count.
+fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<u64, VisionError> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > max_pixels {
+        return Err(VisionError::TooLarge {
+            width,
+            height,
+            pixels,
+            limit: max_pixels,
+        });
+    }
+    Ok(pixels)
+}
+
+/// Width and height as announced by a PNG IHDR or a JPEG start-of-frame segment, read without
+/// decoding anything; `None` for other formats or when the header is not where it should be.
+fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+    let be32 = |at: usize| -> Option<u32> {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let be16 = |at: usize| -> Option<u32> {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u32::from(u16::from_be_bytes([b[0], b[1]])))
+    };
+    match format {
+        ImageFormat::Png => {
+            if bytes.get(12..16)? != b"IHDR" {
+                return None;
+            }
+            Some((be32(16)?, be32(20)?))
+        }
+        ImageFormat::Jpeg => {
+            // Walk the marker segments up to the first start-of-frame (SOF0..SOF15 except DHT,
+            // JPG and DAC); stop at start-of-scan.
+            let mut p = 2;
+            while p + 4 <= bytes.len() {
+                if bytes[p] != 0xFF {
+                    return None;
+                }
+                let marker = bytes[p + 1];
+                if marker == 0xFF {
+                    p += 1;
+                    continue;
+                }
+                if marker == 0xDA {
+                    return None;
+                }
+                let len = be16(p + 2)? as usize;
+                let is_sof =
+                    (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker);
+                if is_sof {
+                    let height = be16(p + 5)?;
+                    let width = be16(p + 7)?;
+                    return Some((width, height));
+                }
+                p += 2 + len;
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 /// Rejects JPEG data cut off before its end-of-image marker. Lenient decoders fill the missing

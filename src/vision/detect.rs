@@ -67,11 +67,17 @@ impl Detector {
         } else {
             self.spec.fallback?
         };
-        Some(if slot % 2 == 0 { (w, h) } else { (h, w) })
+        Some(if slot.is_multiple_of(2) {
+            (w, h)
+        } else {
+            (h, w)
+        })
     }
 
     fn plan(&self, slot: usize) -> Result<&Plan, VisionError> {
-        let (w, h) = self.size(slot).ok_or_else(|| VisionError::model(&self.name, "no plan"))?;
+        let (w, h) = self
+            .size(slot)
+            .ok_or_else(|| VisionError::model(&self.name, "no plan"))?;
         let shape = self.spec.layout.shape(w, h);
         self.plans[slot]
             .get_or_init(|| self.parsed.plan(&shape).map_err(|e| e.to_string()))
@@ -100,13 +106,20 @@ impl Detector {
         slot: usize,
         executor: &tract_linalg::multithread::Executor,
     ) -> Result<Vec<Face>, VisionError> {
-        let (w, h) = self.size(slot).ok_or_else(|| VisionError::model(&self.name, "no plan"))?;
+        let (w, h) = self
+            .size(slot)
+            .ok_or_else(|| VisionError::model(&self.name, "no plan"))?;
         let plan = self.plan(slot)?;
         let input = self.input_tensor(img, w, h);
         let shape = self.spec.layout.shape(w, h);
         let outputs = run(&self.name, plan, executor, &shape, input.data)?;
-        let faces = decode_centerface(&outputs, input.scale).map_err(|e| VisionError::model(&self.name, e))?;
-        Ok(clamp_to_image(faces, img.width() as f32, img.height() as f32))
+        let faces = decode_centerface(&outputs, input.scale)
+            .map_err(|e| VisionError::model(&self.name, e))?;
+        Ok(clamp_to_image(
+            faces,
+            img.width() as f32,
+            img.height() as f32,
+        ))
     }
 
     /// The preprocessed input for a `w` x `h` plan (exposed for tensor dumps and benches).
@@ -146,7 +159,9 @@ pub fn decode_centerface(
     let (ls, lm) = &outputs[3];
     let dims = |s: &Vec<usize>, c: usize| s.len() == 4 && s[0] == 1 && s[1] == c;
     if !(dims(hs, 1) && dims(ss, 2) && dims(os, 2) && dims(ls, 10)) {
-        return Err(format!("unexpected output shapes {hs:?} {ss:?} {os:?} {ls:?}"));
+        return Err(format!(
+            "unexpected output shapes {hs:?} {ss:?} {os:?} {ls:?}"
+        ));
     }
     let (gh, gw) = (hs[2], hs[3]);
     let plane = gh * gw;
@@ -158,7 +173,7 @@ pub fn decode_centerface(
         for x in 0..gw {
             let i = y * gw + x;
             let score = heat[i];
-            if !(score > SCORE_THRESHOLD) {
+            if score.is_nan() || score <= SCORE_THRESHOLD {
                 continue;
             }
             let s0 = sc[i].exp() * 4.0;
@@ -171,7 +186,11 @@ pub fn decode_centerface(
                 p[1] = (lm[2 * j * plane + i] * s0 + y1) / scale;
             }
             let bbox = [x1 / scale, y1 / scale, (x1 + s1) / scale, (y1 + s0) / scale];
-            if bbox.iter().chain(landmarks5.iter().flatten()).all(|v| v.is_finite()) {
+            if bbox
+                .iter()
+                .chain(landmarks5.iter().flatten())
+                .all(|v| v.is_finite())
+            {
                 faces.push(Face {
                     bbox,
                     score,

@@ -62,7 +62,8 @@ pub struct Embedder {
 impl Embedder {
     /// Parses and optimises the model for the spec's pinned input.
     pub fn new(info: ModelInfo, bytes: &[u8], spec: EmbedderSpec) -> Result<Embedder, VisionError> {
-        let plan = Parsed::new(&info.name, bytes)?.plan(&spec.layout.shape(spec.width, spec.height))?;
+        let plan =
+            Parsed::new(&info.name, bytes)?.plan(&spec.layout.shape(spec.width, spec.height))?;
         Ok(Embedder { info, spec, plan })
     }
 
@@ -98,7 +99,10 @@ impl Embedder {
             .ok_or_else(|| VisionError::model(&self.info.name, "no output"))?;
         let norm = raw.iter().map(|v| v * v).sum::<f32>().sqrt();
         if !(norm > 0.0 && norm.is_finite()) {
-            return Err(VisionError::model(&self.info.name, "descriptor is zero or not finite"));
+            return Err(VisionError::model(
+                &self.info.name,
+                "descriptor is zero or not finite",
+            ));
         }
         Ok(Embedding {
             model_id: self.info.name.clone(),

@@ -67,7 +67,10 @@ impl Engine {
         let (detector, detector_info) = match take(ModelKind::Detector) {
             Some(l) => {
                 let info = info_of(&l);
-                (Detector::new(&info.name, &l.bytes, l.entry.detector_spec())?, info)
+                (
+                    Detector::new(&info.name, &l.bytes, l.entry.detector_spec())?,
+                    info,
+                )
             }
             None => {
                 let info = ModelInfo::new(
@@ -110,7 +113,11 @@ impl Engine {
             )?,
         };
         let passive = match take(ModelKind::PassiveLiveness) {
-            Some(l) => Some(PassiveModel::new(info_of(&l), &l.bytes, l.entry.passive_spec())?),
+            Some(l) => Some(PassiveModel::new(
+                info_of(&l),
+                &l.bytes,
+                l.entry.passive_spec(),
+            )?),
             None => None,
         };
         let threads = config.inference_threads.clamp(1, 64);
@@ -145,7 +152,10 @@ impl Engine {
 
     /// The `(model_id, model_version)` embeddings of this engine carry.
     pub fn embedding_model(&self) -> (String, String) {
-        (self.embedder.info.name.clone(), self.embedder.model_version())
+        (
+            self.embedder.info.name.clone(),
+            self.embedder.model_version(),
+        )
     }
 
     /// Whether an operator passive liveness model is installed.

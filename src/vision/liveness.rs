@@ -38,7 +38,11 @@ pub struct PassiveModel {
 
 impl PassiveModel {
     /// Parses and optimises the model for its pinned input.
-    pub fn new(info: ModelInfo, bytes: &[u8], spec: PassiveSpec) -> Result<PassiveModel, VisionError> {
+    pub fn new(
+        info: ModelInfo,
+        bytes: &[u8],
+        spec: PassiveSpec,
+    ) -> Result<PassiveModel, VisionError> {
         let plan =
             Parsed::new(&info.name, bytes)?.plan(&spec.layout.shape(spec.width, spec.height))?;
         Ok(PassiveModel { info, spec, plan })
@@ -82,7 +86,13 @@ impl PassiveModel {
         let t = self.crop_transform(img, face);
         let data = warp_to_tensor(img, &t, s.width, s.height, s.layout, &s.norm)
             .ok_or_else(|| VisionError::model(name, "degenerate crop"))?;
-        let outputs = run(name, &self.plan, executor, &s.layout.shape(s.width, s.height), data)?;
+        let outputs = run(
+            name,
+            &self.plan,
+            executor,
+            &s.layout.shape(s.width, s.height),
+            data,
+        )?;
         let (_, out) = outputs
             .into_iter()
             .next()
@@ -90,7 +100,11 @@ impl PassiveModel {
         if s.live_class >= out.len() {
             return Err(VisionError::model(
                 name,
-                format!("live_class {} but the output has {} values", s.live_class, out.len()),
+                format!(
+                    "live_class {} but the output has {} values",
+                    s.live_class,
+                    out.len()
+                ),
             ));
         }
         let probs = match s.output {

@@ -140,7 +140,11 @@ impl Manifest {
 
 impl ModelEntry {
     fn err(&self, msg: impl std::fmt::Display) -> VisionError {
-        VisionError::Manifest(format!("model {:?} ({}): {msg}", self.name, self.kind.as_str()))
+        VisionError::Manifest(format!(
+            "model {:?} ({}): {msg}",
+            self.name,
+            self.kind.as_str()
+        ))
     }
 
     fn validate(&self) -> Result<(), VisionError> {
@@ -157,10 +161,8 @@ impl ModelEntry {
             }
         }
         match self.kind {
-            ModelKind::PassiveLiveness => {
-                if self.live_class.is_none() || self.output.is_none() {
-                    return Err(self.err("passive_liveness needs `output` and `live_class`"));
-                }
+            ModelKind::PassiveLiveness if self.live_class.is_none() || self.output.is_none() => {
+                return Err(self.err("passive_liveness needs `output` and `live_class`"));
             }
             ModelKind::Mesh if w != h => return Err(self.err("mesh input must be square")),
             ModelKind::Detector if w % 32 != 0 || h % 32 != 0 => {

@@ -77,7 +77,8 @@ pub struct MeshModel {
 impl MeshModel {
     /// Parses and optimises the model for its pinned input.
     pub fn new(info: ModelInfo, bytes: &[u8], spec: MeshSpec) -> Result<MeshModel, VisionError> {
-        let plan = Parsed::new(&info.name, bytes)?.plan(&spec.layout.shape(spec.size, spec.size))?;
+        let plan =
+            Parsed::new(&info.name, bytes)?.plan(&spec.layout.shape(spec.size, spec.size))?;
         Ok(MeshModel { info, spec, plan })
     }
 

@@ -104,6 +104,9 @@ impl Parsed {
     }
 }
 
+/// One model output: its shape and its values, row-major.
+pub type Output = (Vec<usize>, Vec<f32>);
+
 /// Runs `plan` on one f32 input of `shape` and returns every output as a flat f32 vector with
 /// its shape. `executor` selects tract's matrix-multiply threading for this call only.
 pub fn run(
@@ -112,7 +115,7 @@ pub fn run(
     executor: &tract_linalg::multithread::Executor,
     shape: &[usize],
     data: Vec<f32>,
-) -> Result<Vec<(Vec<usize>, Vec<f32>)>, VisionError> {
+) -> Result<Vec<Output>, VisionError> {
     let input: Tensor = tract_ndarray::ArrayD::from_shape_vec(shape, data)
         .map_err(|e| VisionError::model(name, e))?
         .into();

@@ -55,6 +55,7 @@ impl Normalize {
 
 /// Writes pixel `(x, y)` with RGB value `rgb` (already resampled, 0..255) into `out`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn put(
     out: &mut [f32],
     layout: Layout,
@@ -77,7 +78,12 @@ pub(crate) fn put(
 }
 
 /// Tensor filled with the normalised value of black.
-pub(crate) fn padded_tensor(width: usize, height: usize, layout: Layout, norm: &Normalize) -> Vec<f32> {
+pub(crate) fn padded_tensor(
+    width: usize,
+    height: usize,
+    layout: Layout,
+    norm: &Normalize,
+) -> Vec<f32> {
     let mut out = vec![0.0f32; 3 * width * height];
     let pads = [norm.pad(0), norm.pad(1), norm.pad(2)];
     if pads.iter().all(|&p| p == 0.0) {

@@ -32,7 +32,11 @@ mod tests {
     #[test]
     fn largest_times_score_wins() {
         assert_eq!(choose(&[]), None);
-        let faces = [face(0.0, 50.0, 0.99), face(100.0, 120.0, 0.6), face(300.0, 100.0, 0.9)];
+        let faces = [
+            face(0.0, 50.0, 0.99),
+            face(100.0, 120.0, 0.6),
+            face(300.0, 100.0, 0.9),
+        ];
         // 2500*0.99=2475, 14400*0.6=8640, 10000*0.9=9000
         assert_eq!(choose(&faces), Some(2));
     }

@@ -27,7 +27,14 @@ impl Affine {
             return None;
         }
         let (ia, ib, id, ie) = (e / det, -b / det, -d / det, a / det);
-        Some(Affine([ia, ib, -(ia * c + ib * f), id, ie, -(id * c + ie * f)]))
+        Some(Affine([
+            ia,
+            ib,
+            -(ia * c + ib * f),
+            id,
+            ie,
+            -(id * c + ie * f),
+        ]))
     }
 
     /// Linear scale factor (for a similarity: the zoom).
@@ -109,9 +116,7 @@ pub fn warp_to_tensor(
     } else {
         1
     };
-    let offsets: Vec<f32> = (0..n)
-        .map(|i| (i as f32 + 0.5) / n as f32 - 0.5)
-        .collect();
+    let offsets: Vec<f32> = (0..n).map(|i| (i as f32 + 0.5) / n as f32 - 0.5).collect();
     let weight = 1.0 / (n * n) as f32;
     let [a, b, c, d, e, f] = inv.0;
     for v in 0..height {
@@ -174,7 +179,13 @@ mod tests {
     #[test]
     fn similarity_recovers_a_known_transform() {
         let t = Affine::rotate_scale([10.0, 20.0], 0.3, 1.7, [50.0, 40.0]);
-        let src = [[1.0, 2.0], [30.0, 5.0], [12.0, 40.0], [7.0, 9.0], [25.0, 33.0]];
+        let src = [
+            [1.0, 2.0],
+            [30.0, 5.0],
+            [12.0, 40.0],
+            [7.0, 9.0],
+            [25.0, 33.0],
+        ];
         let dst: Vec<[f32; 2]> = src.iter().map(|&p| t.apply(p)).collect();
         let est = similarity(&src, &dst).expect("fit");
         for (a, b) in est.0.iter().zip(t.0.iter()) {

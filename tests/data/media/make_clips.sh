@@ -119,6 +119,7 @@ make_set "$d" 320 240 20 30
 s=$(source_args 320 240 20)
 $ff $s -c:v libx264 -profile:v high -bf 3 -g 10 -crf 30 -movflags +faststart "$d/h264_rot90.mp4"
 patch_rot90 "$d/h264_rot90.mp4"
+$ff -i "$d/h264_high.mp4" -c copy "$d/h264_high.mkv"   # same frames as h264_high.mp4
 $ff $s -c:v libvpx -b:v 230k -g 10 -f webm pipe:1 > "$d/vp8_live.webm"
 m=$(source_args 160 120 10)
 $ff $m -c:v mjpeg -q:v 12 "$d/mjpeg.avi"

@@ -1,0 +1,178 @@
+//! The production [`Backend`]: the vision engine for faces, the media layer for frames.
+
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use crate::analysis::face::{Backend, FaceEmbedding, FaceError, FaceObs, SampledFrame};
+use crate::analysis::model::MediaType;
+use crate::config::Config;
+use crate::media::{self, FrameLimits, MediaError};
+use crate::vision::mesh::MeshMeasures;
+use crate::vision::{calibrate, Embedding, Engine, Face, VisionError};
+
+/// Face models and frame reading as configured for this server.
+pub struct VisionBackend {
+    engine: Arc<Engine>,
+    max_pixels: u64,
+    max_file_bytes: usize,
+    max_video_frames: usize,
+    max_zip_entries: usize,
+    max_zip_inflated_bytes: u64,
+}
+
+impl VisionBackend {
+    /// Wraps the loaded engine with the configured limits.
+    pub fn new(engine: Arc<Engine>, config: &Config) -> VisionBackend {
+        VisionBackend {
+            engine,
+            max_pixels: config.limits.max_image_pixels,
+            max_file_bytes: config.limits.max_file_bytes,
+            max_video_frames: config.analysis.max_video_frames,
+            max_zip_entries: config.limits.max_zip_entries,
+            max_zip_inflated_bytes: config.limits.max_zip_inflated_bytes,
+        }
+    }
+}
+
+impl VisionBackend {
+    fn limits(&self, count: usize, still: bool) -> FrameLimits {
+        let mut l = FrameLimits {
+            max_file_bytes: self.max_file_bytes,
+            max_indexed_frames: self.max_video_frames.max(1),
+            sample_count: count.max(1),
+            max_zip_entries: self.max_zip_entries,
+            max_zip_inflated_bytes: self.max_zip_inflated_bytes,
+            ..FrameLimits::default()
+        };
+        if still {
+            // Phone photos are larger than video frames; their pixel count was bounded by
+            // `limits.max_image_pixels` at upload and is checked again after decoding.
+            l.max_width = 16384;
+            l.max_height = 16384;
+        }
+        l
+    }
+}
+
+fn media_error(e: MediaError) -> FaceError {
+    match e {
+        MediaError::TooLarge(_) | MediaError::TooLong(_) | MediaError::TooManyEntries(_) => {
+            FaceError::TooLarge(e.to_string())
+        }
+        other => FaceError::Undecodable(other.to_string()),
+    }
+}
+
+impl Backend for VisionBackend {
+    fn decode_image(&self, bytes: &[u8]) -> Result<RgbImage, FaceError> {
+        let mut frames = media::frames(bytes, &self.limits(1, true)).map_err(media_error)?;
+        let img = frames
+            .pop()
+            .map(|f| f.image)
+            .ok_or_else(|| FaceError::Undecodable("no picture in the image".into()))?;
+        let pixels = u64::from(img.width()) * u64::from(img.height());
+        if pixels > self.max_pixels {
+            return Err(FaceError::TooLarge(format!(
+                "{}x{} pixels, more than the limit of {}",
+                img.width(),
+                img.height(),
+                self.max_pixels
+            )));
+        }
+        Ok(img)
+    }
+
+    fn sample_frames(
+        &self,
+        bytes: &[u8],
+        _kind: MediaType,
+        count: usize,
+    ) -> Result<Vec<SampledFrame>, FaceError> {
+        let frames = media::frames(bytes, &self.limits(count, false)).map_err(media_error)?;
+        Ok(frames
+            .into_iter()
+            .map(|f| SampledFrame {
+                index: f.index,
+                pts_secs: f.pts_secs,
+                image: f.image,
+            })
+            .collect())
+    }
+
+    fn analyze(&self, img: &RgbImage) -> Result<FaceObs, FaceError> {
+        let a = self.engine.analyze(img).map_err(vision_error)?;
+        Ok(FaceObs {
+            face_count: a.face_count,
+            bbox: a.subject.bbox,
+            score: a.subject.score,
+            landmarks5: a.subject.landmarks5,
+            embedding: FaceEmbedding {
+                model_id: a.embedding.model_id,
+                model_version: a.embedding.model_version,
+                vector: a.embedding.vector,
+            },
+            quality: a.quality.score,
+        })
+    }
+
+    fn passive_liveness(&self, img: &RgbImage, face: &FaceObs) -> Result<f32, FaceError> {
+        self.engine
+            .passive_liveness(img, &subject(face))
+            .map_err(vision_error)
+    }
+
+    fn mesh(&self, img: &RgbImage, face: &FaceObs) -> Result<Vec<[f32; 2]>, FaceError> {
+        let m = self
+            .engine
+            .mesh(img, &subject(face))
+            .map_err(vision_error)?;
+        Ok(m.points.iter().map(|p| [p[0], p[1]]).collect())
+    }
+
+    fn mesh_measured(
+        &self,
+        img: &RgbImage,
+        face: &FaceObs,
+    ) -> Result<(Vec<[f32; 2]>, Option<MeshMeasures>), FaceError> {
+        let m = self
+            .engine
+            .mesh(img, &subject(face))
+            .map_err(vision_error)?;
+        let points = m.points.iter().map(|p| [p[0], p[1]]).collect();
+        Ok((points, Some(m.measures)))
+    }
+
+    fn match_confidence(&self, a: &FaceEmbedding, b: &FaceEmbedding) -> Result<f32, FaceError> {
+        calibrate::match_confidence(&embedding(a), &embedding(b)).map_err(vision_error)
+    }
+}
+
+fn subject(f: &FaceObs) -> Face {
+    Face {
+        bbox: f.bbox,
+        score: f.score,
+        landmarks5: f.landmarks5,
+    }
+}
+
+fn embedding(e: &FaceEmbedding) -> Embedding {
+    Embedding {
+        model_id: e.model_id.clone(),
+        model_version: e.model_version.clone(),
+        vector: e.vector.clone(),
+    }
+}
+
+fn vision_error(e: VisionError) -> FaceError {
+    match e {
+        VisionError::NoFace => FaceError::NoFace,
+        VisionError::NoPassiveModel => FaceError::NoPassiveModel,
+        VisionError::Undecodable(m) => FaceError::Undecodable(m),
+        e @ VisionError::TooLarge { .. } => FaceError::TooLarge(e.to_string()),
+        e @ (VisionError::ImageTooSmall { .. }
+        | VisionError::FaceTooSmall { .. }
+        | VisionError::ModelMismatch { .. }) => FaceError::Unusable(e.to_string()),
+        e => FaceError::Model(e.to_string()),
+    }
+}

@@ -1,0 +1,144 @@
+//! BIOMETRY analysis: the subject's descriptor from every eligible media (the image itself, or
+//! the best-quality sampled frame of a video or shot set), the calibrated match confidence of
+//! every pair, `min_confidence` / `max_confidence` over the pairs, and the verdict on the worst
+//! pair. Fewer than two media with a face, or any eligible media without a face, FAILS the
+//! analysis with the reason (a match is never claimed on partial evidence).
+
+use serde_json::{json, Map, Value};
+
+use crate::analysis::face::{Backend, FaceEmbedding, FaceError};
+use crate::analysis::model::{MediaRec, MediaType, Resolution, State};
+use crate::analysis::outcome::{
+    best_frame, examine_frames, examine_image, failed_media, label, MediaOutcome, MediaSource,
+    Outcome,
+};
+use crate::analysis::rules::Selection;
+use crate::analysis::verdicts;
+
+/// Options of a BIOMETRY analysis.
+#[derive(Debug, Clone)]
+pub struct BiometryParams {
+    pub match_threshold: f32,
+    pub sample_frames: usize,
+}
+
+/// Runs BIOMETRY over the selected media.
+pub fn run(
+    backend: &dyn Backend,
+    source: &dyn MediaSource,
+    sel: &Selection<'_>,
+    p: &BiometryParams,
+) -> Outcome {
+    let mut base = Map::new();
+    base.insert("skipped_media".into(), sel.skipped_json());
+    if sel.eligible.len() < 2 {
+        return Outcome::failed(
+            format!(
+                "BIOMETRY needs at least two eligible media (photos, ID photos, videos); found {}",
+                sel.eligible.len()
+            ),
+            base,
+        );
+    }
+    let mut embeddings: Vec<(&MediaRec, FaceEmbedding)> = Vec::new();
+    let mut failures = Vec::new();
+    let mut media_out = Vec::new();
+    for m in &sel.eligible {
+        match descriptor(backend, source, m, p) {
+            Ok(e) => embeddings.push((m, e)),
+            Err(reason) => {
+                failures.push(format!("{}: {reason}", label(m)));
+                media_out.push(failed_media(m, &reason));
+            }
+        }
+    }
+    let source_media = sel.eligible.iter().map(|m| m.media_id).collect();
+    if !failures.is_empty() {
+        let mut out = Outcome::failed(failures.join("; "), base);
+        out.media = media_out;
+        out.source_media = source_media;
+        return out;
+    }
+    let mut pairs = Vec::new();
+    let mut per_media: Vec<(f32, f32)> = vec![(f32::INFINITY, f32::NEG_INFINITY); embeddings.len()];
+    for i in 0..embeddings.len() {
+        for j in i + 1..embeddings.len() {
+            let c = match backend.match_confidence(&embeddings[i].1, &embeddings[j].1) {
+                Ok(c) => c,
+                Err(e) => {
+                    let mut out = Outcome::failed(format!("comparison failed: {e}"), base);
+                    out.source_media = source_media;
+                    return out;
+                }
+            };
+            for k in [i, j] {
+                per_media[k].0 = per_media[k].0.min(c);
+                per_media[k].1 = per_media[k].1.max(c);
+            }
+            pairs.push(json!({
+                "media_id_1": embeddings[i].0.media_id,
+                "media_id_2": embeddings[j].0.media_id,
+                "confidence": c,
+            }));
+        }
+    }
+    let min = per_media.iter().map(|x| x.0).fold(f32::INFINITY, f32::min);
+    let max = per_media
+        .iter()
+        .map(|x| x.1)
+        .fold(f32::NEG_INFINITY, f32::max);
+    for ((m, _), (lo, hi)) in embeddings.iter().zip(&per_media) {
+        media_out.push(MediaOutcome {
+            media_id: m.media_id,
+            media_type: m.media_type,
+            resolution: verdicts::biometry(*lo, p.match_threshold),
+            results_data: json!({"min_confidence": lo, "max_confidence": hi}),
+            best_shot: None,
+            person_id: None,
+        });
+    }
+    base.insert("min_confidence".into(), json!(min));
+    base.insert("max_confidence".into(), json!(max));
+    base.insert("pairs".into(), Value::Array(pairs));
+    Outcome {
+        state: State::Finished,
+        verdict: Some(verdicts::biometry(min, p.match_threshold)),
+        results_data: Value::Object(base),
+        media: media_out,
+        error_message: None,
+        source_media,
+    }
+}
+
+fn descriptor(
+    backend: &dyn Backend,
+    source: &dyn MediaSource,
+    m: &MediaRec,
+    p: &BiometryParams,
+) -> Result<FaceEmbedding, String> {
+    let bytes = source.bytes(m)?;
+    let face = match m.media_type {
+        MediaType::Image => {
+            let f = examine_image(backend, &bytes).map_err(|e| e.to_string())?;
+            f.face
+        }
+        MediaType::Video | MediaType::ShotsSet => {
+            let frames = examine_frames(backend, &bytes, m.media_type, p.sample_frames)
+                .map_err(|e| e.to_string())?;
+            match best_frame(&frames) {
+                Some(f) => f.face.clone(),
+                None => Err(FaceError::NoFace),
+            }
+        }
+    };
+    match face {
+        Ok(f) => Ok(f.embedding),
+        Err(FaceError::NoFace) => Err("no face found".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether a per-media result passed (used by the tests and the API summary).
+pub fn passed(o: &MediaOutcome) -> bool {
+    o.resolution == Resolution::Success
+}

@@ -1,0 +1,184 @@
+//! The bounded in-memory queue feeding the worker threads, and the completion signals single
+//! requests wait on.
+//!
+//! Capacity is checked BEFORE the request's transaction commits: a request first reserves
+//! slots ([`Queue::reserve`]); if the queue is full it answers 503 and stores nothing. After the
+//! commit it pushes into its reservation. Jobs recovered at start bypass the capacity (they are
+//! already on disk, so the queue cannot grow beyond what the store holds).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex};
+
+use uuid::Uuid;
+
+use crate::analysis::instant::InstantTask;
+
+/// Work for a worker thread.
+pub enum Task {
+    /// A persisted analysis (its job row is in the store).
+    Stored(Uuid),
+    /// An instant-mode analysis: nothing persisted, result sent back.
+    Instant(Box<InstantTask>),
+}
+
+#[derive(Default)]
+struct Inner {
+    items: VecDeque<Task>,
+    reserved: usize,
+}
+
+/// The queue is full; the caller answers 503.
+#[derive(Debug, thiserror::Error)]
+#[error("the analysis queue is full ({capacity} analyses waiting); retry later")]
+pub struct QueueFull {
+    pub capacity: usize,
+}
+
+/// Bounded FIFO of tasks.
+pub struct Queue {
+    inner: Mutex<Inner>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+/// Slots reserved for a request; released on drop unless filled.
+pub struct Reservation<'a> {
+    queue: &'a Queue,
+    slots: usize,
+}
+
+impl Queue {
+    /// A queue that holds at most `capacity` waiting tasks (reservations included).
+    pub fn new(capacity: usize) -> Queue {
+        Queue {
+            inner: Mutex::new(Inner::default()),
+            ready: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves `n` slots, or fails when they would exceed the capacity.
+    pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, QueueFull> {
+        let mut g = self.lock();
+        if g.items.len() + g.reserved + n > self.capacity {
+            return Err(QueueFull {
+                capacity: self.capacity,
+            });
+        }
+        g.reserved += n;
+        Ok(Reservation {
+            queue: self,
+            slots: n,
+        })
+    }
+
+    /// Pushes tasks ignoring the capacity (recovery at start).
+    pub fn push_recovered(&self, tasks: Vec<Task>) {
+        let mut g = self.lock();
+        g.items.extend(tasks);
+        drop(g);
+        self.ready.notify_all();
+    }
+
+    /// Blocks until a task is available.
+    pub fn pop(&self) -> Task {
+        let mut g = self.lock();
+        loop {
+            if let Some(t) = g.items.pop_front() {
+                return t;
+            }
+            g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Tasks waiting (not yet taken by a worker).
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// Whether no task is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Reservation<'_> {
+    /// Fills the reservation (at most the reserved number of tasks is accepted).
+    pub fn push(mut self, tasks: Vec<Task>) {
+        let mut g = self.queue.lock();
+        g.reserved -= self.slots;
+        let n = tasks.len();
+        g.items.extend(tasks);
+        self.slots = 0;
+        drop(g);
+        if n > 0 {
+            self.queue.ready.notify_all();
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.slots > 0 {
+            let mut g = self.queue.lock();
+            g.reserved -= self.slots;
+        }
+    }
+}
+
+/// Completion signals: a single request registers the analyses it waits for; the worker that
+/// stores a result wakes the waiters.
+#[derive(Default)]
+pub struct Waiters {
+    map: Mutex<HashMap<Uuid, Vec<tokio::sync::oneshot::Sender<()>>>>,
+}
+
+impl Waiters {
+    /// Registers interest in `id`; the receiver resolves when its result is stored.
+    pub fn register(&self, id: Uuid) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id)
+            .or_default()
+            .push(tx);
+        rx
+    }
+
+    /// Wakes everyone waiting for `id`.
+    pub fn notify(&self, id: Uuid) {
+        let senders = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        for s in senders.into_iter().flatten() {
+            let _ = s.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_bound_the_queue_and_release_on_drop() {
+        let q = Queue::new(2);
+        let r = q.reserve(2).expect("room");
+        assert!(q.reserve(1).is_err());
+        drop(r);
+        let r = q.reserve(1).expect("released");
+        r.push(vec![Task::Stored(Uuid::nil())]);
+        assert_eq!(q.len(), 1);
+        assert!(q.reserve(2).is_err());
+        q.push_recovered(vec![Task::Stored(Uuid::nil()), Task::Stored(Uuid::nil())]);
+        assert_eq!(q.len(), 3);
+        assert!(matches!(q.pop(), Task::Stored(_)));
+    }
+}

@@ -1,0 +1,473 @@
+//! Analyses (spec 2.10.5): start on a folder (JSON array answer), read one, list a folder's
+//! with filters, delete. Also the request validation and job submission that single request
+//! and instant mode reuse.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use redb::WriteTransaction;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::accounts::principal::Principal;
+use crate::accounts::tenant::Scope;
+use crate::analysis::model::{
+    now_secs, AnalysisRec, AnalysisType, FolderRec, JobRec, MediaRec, Resolution, State,
+};
+use crate::analysis::queue::{Reservation, Task};
+use crate::analysis::repo::{self, RepoError};
+use crate::analysis::verdicts;
+use crate::analysis::view::{self, Files};
+use crate::api::error::ApiError;
+use crate::api::folders::{
+    base_url, json_resp, load_folder, parse_id, require_deleter, require_writer,
+};
+use crate::app::App;
+use crate::config::Config;
+use crate::handler;
+use crate::http::router::{Ctx, HandlerResult, Route};
+
+/// Routes of this family.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::POST, "/api/folders/{id}/analyses", handler!(start)),
+        Route::new(Method::GET, "/api/folders/{id}/analyses", handler!(list)),
+        Route::new(Method::GET, "/api/analyses/{id}", handler!(get_one)),
+        Route::new(Method::DELETE, "/api/analyses/{id}", handler!(delete)),
+    ]
+}
+
+/// One validated analysis request.
+#[derive(Debug, Clone)]
+pub struct AnalysisRequest {
+    pub kind: AnalysisType,
+    pub source_media: Vec<Uuid>,
+    pub params: Value,
+    pub meta_data: Value,
+}
+
+/// Validates an `analyses` array against the folder's media and the caller's rights.
+pub fn parse_requests(
+    v: &Value,
+    folder_media: &[Uuid],
+    p: &Principal,
+    config: &Config,
+) -> Result<Vec<AnalysisRequest>, ApiError> {
+    let Value::Array(items) = v else {
+        return Err(ApiError::structure("`analyses` must be an array"));
+    };
+    if items.is_empty() {
+        return Err(ApiError::structure(
+            "`analyses` is empty; name at least one analysis, e.g. {\"type\": \"quality\"}",
+        ));
+    }
+    if items.len() > config.limits.max_analyses_per_request {
+        return Err(ApiError::too_large(format!(
+            "at most {} analyses per request",
+            config.limits.max_analyses_per_request
+        )));
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(obj) = item else {
+            return Err(ApiError::structure(format!(
+                "analyses[{i}] must be an object"
+            )));
+        };
+        let t = obj
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::structure(format!("analyses[{i}].type is missing")))?;
+        let kind = AnalysisType::parse(t).ok_or_else(|| {
+            ApiError::value(format!(
+                "analyses[{i}].type {t:?} is unknown; use quality (liveness), biometry or collection"
+            ))
+        })?;
+        match kind {
+            AnalysisType::Documents => {
+                return Err(ApiError::not_realized(
+                    "documents (OCR) analyses are not implemented by facelite",
+                ))
+            }
+            AnalysisType::Collection if !p.can_start_analysis_collection => {
+                return Err(ApiError::forbidden(
+                    "this account may not start collection analyses",
+                ))
+            }
+            AnalysisType::Quality if !p.can_start_analysis_quality => {
+                return Err(ApiError::forbidden(
+                    "this account may not start quality analyses",
+                ))
+            }
+            AnalysisType::Biometry if !p.can_start_analysis_biometry => {
+                return Err(ApiError::forbidden(
+                    "this account may not start biometry analyses",
+                ))
+            }
+            _ => {}
+        }
+        let mut source_media = Vec::new();
+        let sm = obj
+            .get("source_media")
+            .or_else(|| obj.get("params").and_then(|p| p.get("source_media")));
+        match sm {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(list)) => {
+                for s in list {
+                    let id = s
+                        .as_str()
+                        .or_else(|| s.get("media_id").and_then(Value::as_str))
+                        .and_then(|s| s.parse::<Uuid>().ok())
+                        .ok_or_else(|| {
+                            ApiError::value(format!(
+                                "analyses[{i}].source_media must list media ids (UUID strings)"
+                            ))
+                        })?;
+                    if !folder_media.contains(&id) {
+                        return Err(ApiError::value(format!(
+                            "analyses[{i}].source_media names media {id}, which is not in this folder"
+                        )));
+                    }
+                    source_media.push(id);
+                }
+            }
+            Some(_) => {
+                return Err(ApiError::structure(format!(
+                    "analyses[{i}].source_media must be an array of media ids"
+                )))
+            }
+        }
+        let params = match obj.get("params") {
+            None | Some(Value::Null) => json!({}),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => {
+                return Err(ApiError::structure(format!(
+                    "analyses[{i}].params must be an object"
+                )))
+            }
+        };
+        if let Some(b) = params.get("extract_best_shot") {
+            if !b.is_boolean() {
+                return Err(ApiError::value(format!(
+                    "analyses[{i}].params.extract_best_shot must be true or false"
+                )));
+            }
+        }
+        let meta_data = match obj.get("meta_data") {
+            None | Some(Value::Null) => json!({}),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => {
+                return Err(ApiError::structure(format!(
+                    "analyses[{i}].meta_data must be an object"
+                )))
+            }
+        };
+        out.push(AnalysisRequest {
+            kind,
+            source_media,
+            params,
+            meta_data,
+        });
+    }
+    Ok(out)
+}
+
+/// New PROCESSING analyses for a folder, all in one group.
+pub fn build(
+    folder: &FolderRec,
+    reqs: &[AnalysisRequest],
+    endpoint: Option<String>,
+    now: f64,
+) -> Vec<AnalysisRec> {
+    let group = Uuid::new_v4();
+    let endpoint = endpoint.or_else(|| folder.resolution_endpoint.clone());
+    reqs.iter()
+        .map(|r| AnalysisRec {
+            analysis_id: Uuid::new_v4(),
+            folder_id: folder.folder_id,
+            company_id: folder.company_id,
+            group_id: group,
+            analysis_type: r.kind,
+            state: State::Processing,
+            resolution_status: Resolution::Processing,
+            requested_media: r.source_media.clone(),
+            source_media: r.source_media.clone(),
+            params: r.params.clone(),
+            meta_data: r.meta_data.clone(),
+            results_data: json!({}),
+            results_media: Vec::new(),
+            error_message: None,
+            resolution_endpoint: endpoint.clone(),
+            time_created: now,
+            time_updated: now,
+        })
+        .collect()
+}
+
+/// Stores analyses and their jobs (inside the caller's transaction).
+pub fn put_with_jobs(
+    txn: &WriteTransaction,
+    list: &[AnalysisRec],
+    now: f64,
+) -> Result<(), RepoError> {
+    for a in list {
+        repo::put(txn, a)?;
+        repo::put(
+            txn,
+            &JobRec {
+                analysis_id: a.analysis_id,
+                enqueued_at: now,
+                attempts: 0,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Registers completion waits (before the jobs are pushed, so none is missed).
+pub fn register_waits(app: &App, ids: &[Uuid]) -> Vec<tokio::sync::oneshot::Receiver<()>> {
+    ids.iter()
+        .map(|id| app.flow.waiters.register(*id))
+        .collect()
+}
+
+/// Hands committed jobs to the workers.
+pub fn push(reservation: Reservation<'_>, ids: &[Uuid]) {
+    reservation.push(ids.iter().map(|id| Task::Stored(*id)).collect());
+}
+
+/// Waits for registered analyses, at most `analysis.sync_timeout_secs`.
+pub async fn wait(app: &App, waits: Vec<tokio::sync::oneshot::Receiver<()>>) {
+    let limit = std::time::Duration::from_secs(app.config.analysis.sync_timeout_secs.max(1));
+    let _ = tokio::time::timeout(limit, futures_util::future::join_all(waits)).await;
+}
+
+/// `POST /api/folders/{id}/analyses/` `{"analyses": [...], "resolution_endpoint"?}`.
+async fn start(mut ctx: Ctx) -> HandlerResult {
+    let p = crate::accounts::authenticate(&ctx).await?;
+    require_writer(&p)?;
+    let id = parse_id(ctx.param(0)?, "folder")?;
+    let app = ctx.app.clone();
+    let folder = load_folder(&app, &Scope::of(&p), id)?;
+    let body: Value = ctx.json(app.config.limits.max_json_bytes).await?;
+    let reqs = parse_requests(
+        body.get("analyses").unwrap_or(&Value::Null),
+        &folder.media_ids,
+        &p,
+        &app.config,
+    )?;
+    let endpoint = match body.get("resolution_endpoint") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(crate::upload::check_endpoint(s)?),
+        Some(_) => {
+            return Err(ApiError::structure(
+                "resolution_endpoint must be a URL string",
+            ))
+        }
+    };
+    if folder.analysis_ids.len() + reqs.len() > app.config.limits.max_analyses_per_folder {
+        return Err(ApiError::too_large(format!(
+            "a folder holds at most {} analyses",
+            app.config.limits.max_analyses_per_folder
+        )));
+    }
+    let reservation = app
+        .flow
+        .queue
+        .reserve(reqs.len())
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let app2 = app.clone();
+    let created = tokio::task::spawn_blocking(move || -> Result<Vec<AnalysisRec>, ApiError> {
+        let now = now_secs();
+        let txn = crate::store::raw::db(&app2.store)
+            .begin_write()
+            .map_err(RepoError::from)?;
+        let mut f: FolderRec = repo::get_w(&txn, id)?
+            .ok_or_else(|| ApiError::not_found(format!("folder {id} not found")))?;
+        let list = build(&f, &reqs, endpoint, now);
+        put_with_jobs(&txn, &list, now)?;
+        f.analysis_ids.extend(list.iter().map(|a| a.analysis_id));
+        f.resolution_status = Resolution::Processing;
+        f.system_resolution = Resolution::Processing;
+        f.time_updated = now;
+        repo::put(&txn, &f)?;
+        txn.commit().map_err(RepoError::from)?;
+        Ok(list)
+    })
+    .await
+    .map_err(|_| ApiError::internal("analysis task failed"))??;
+    let ids: Vec<Uuid> = created.iter().map(|a| a.analysis_id).collect();
+    push(reservation, &ids);
+    let media: Vec<MediaRec> =
+        repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
+    let idx = crate::analysis::jobs::media_index(&media);
+    let base = base_url(&ctx);
+    let files = Files::Linked { base: &base };
+    let arr: Vec<Value> = created
+        .iter()
+        .map(|a| view::analysis_json(a, &idx, &files))
+        .collect();
+    Ok(json_resp(StatusCode::CREATED, &Value::Array(arr)))
+}
+
+/// Loads an analysis visible to the caller, or 404.
+pub fn load_analysis(app: &App, scope: &Scope, id: Uuid) -> Result<AnalysisRec, ApiError> {
+    let a: AnalysisRec = repo::get(crate::store::raw::db(&app.store), id)?
+        .ok_or_else(|| ApiError::not_found(format!("analysis {id} not found")))?;
+    scope.check(a, "analysis")
+}
+
+fn render(
+    app: &App,
+    ctx: &Ctx,
+    list: &[AnalysisRec],
+    folder: &FolderRec,
+) -> Result<Vec<Value>, ApiError> {
+    let media: Vec<MediaRec> =
+        repo::get_many(crate::store::raw::db(&app.store), &folder.media_ids)?;
+    let idx = crate::analysis::jobs::media_index(&media);
+    let base = base_url(ctx);
+    let files = Files::Linked { base: &base };
+    Ok(list
+        .iter()
+        .map(|a| view::analysis_json(a, &idx, &files))
+        .collect())
+}
+
+/// `GET /api/analyses/{id}`: one analysis (clients poll it).
+async fn get_one(ctx: Ctx) -> HandlerResult {
+    let p = crate::accounts::authenticate(&ctx).await?;
+    let id = parse_id(ctx.param(0)?, "analysis")?;
+    let a = load_analysis(&ctx.app, &Scope::of(&p), id)?;
+    let folder: FolderRec = repo::get(crate::store::raw::db(&ctx.app.store), a.folder_id)?
+        .ok_or_else(|| ApiError::not_found(format!("analysis {id} not found")))?;
+    let mut v = render(&ctx.app, &ctx, std::slice::from_ref(&a), &folder)?;
+    Ok(json_resp(StatusCode::OK, &v.pop().unwrap_or(Value::Null)))
+}
+
+/// `GET /api/folders/{id}/analyses/` with `analyse_id`, `type`, `state` filters (and their
+/// `.exclude` forms; comma lists). `state` matches the state or the resolution status.
+async fn list(ctx: Ctx) -> HandlerResult {
+    let p = crate::accounts::authenticate(&ctx).await?;
+    let id = parse_id(ctx.param(0)?, "folder")?;
+    let folder = load_folder(&ctx.app, &Scope::of(&p), id)?;
+    let all: Vec<AnalysisRec> =
+        repo::get_many(crate::store::raw::db(&ctx.app.store), &folder.analysis_ids)?;
+    let set = |k: &str| -> Option<HashSet<String>> {
+        let vals: Vec<&str> = ctx
+            .query
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if vals.is_empty() {
+            return None;
+        }
+        Some(
+            vals.iter()
+                .flat_map(|v| v.split(','))
+                .map(|s| s.trim().to_ascii_uppercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
+    };
+    let ids = set("analyse_id").or_else(|| set("analysis_id"));
+    let ids_ex = set("analyse_id.exclude").or_else(|| set("analysis_id.exclude"));
+    let types = set("type");
+    let types_ex = set("type.exclude");
+    let states = set("state");
+    let states_ex = set("state.exclude");
+    let type_name = |a: &AnalysisRec| a.analysis_type.as_str().to_string();
+    let norm_types = |s: Option<HashSet<String>>| {
+        s.map(|s| {
+            s.iter()
+                .map(|t| {
+                    AnalysisType::parse(t)
+                        .map(|k| k.as_str().to_string())
+                        .unwrap_or_else(|| t.clone())
+                })
+                .collect::<HashSet<String>>()
+        })
+    };
+    let (types, types_ex) = (norm_types(types), norm_types(types_ex));
+    let state_names = |a: &AnalysisRec| {
+        let st = serde_json::to_value(a.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        [st, a.resolution_status.as_str().to_string()]
+    };
+    let id_text = |a: &AnalysisRec| a.analysis_id.to_string().to_ascii_uppercase();
+    let list: Vec<AnalysisRec> = all
+        .into_iter()
+        .filter(|a| ids.as_ref().is_none_or(|s| s.contains(&id_text(a))))
+        .filter(|a| ids_ex.as_ref().is_none_or(|s| !s.contains(&id_text(a))))
+        .filter(|a| types.as_ref().is_none_or(|s| s.contains(&type_name(a))))
+        .filter(|a| types_ex.as_ref().is_none_or(|s| !s.contains(&type_name(a))))
+        .filter(|a| {
+            states
+                .as_ref()
+                .is_none_or(|s| state_names(a).iter().any(|n| s.contains(n)))
+        })
+        .filter(|a| {
+            states_ex
+                .as_ref()
+                .is_none_or(|s| !state_names(a).iter().any(|n| s.contains(n)))
+        })
+        .collect();
+    let arr = render(&ctx.app, &ctx, &list, &folder)?;
+    Ok(json_resp(StatusCode::OK, &Value::Array(arr)))
+}
+
+/// `DELETE /api/analyses/{id}`: removes the analysis (and its best shots); a running one is
+/// dropped when its worker finishes.
+async fn delete(ctx: Ctx) -> HandlerResult {
+    let p = crate::accounts::authenticate(&ctx).await?;
+    let id = parse_id(ctx.param(0)?, "analysis")?;
+    let a = load_analysis(&ctx.app, &Scope::of(&p), id)?;
+    require_deleter(&p)?;
+    let app: Arc<App> = ctx.app.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        let txn = crate::store::raw::db(&app.store)
+            .begin_write()
+            .map_err(RepoError::from)?;
+        let mut rels = Vec::new();
+        for r in &a.results_media {
+            for img in &r.output_images {
+                if let Some(f) = repo::get_w::<crate::analysis::model::FileRec>(&txn, img.file_id)?
+                {
+                    rels.push(f.rel_path);
+                    repo::delete::<crate::analysis::model::FileRec>(&txn, img.file_id)?;
+                }
+            }
+        }
+        repo::delete::<AnalysisRec>(&txn, id)?;
+        repo::delete::<JobRec>(&txn, id)?;
+        if let Some(mut f) = repo::get_w::<FolderRec>(&txn, a.folder_id)? {
+            f.analysis_ids.retain(|x| *x != id);
+            let mut rest = Vec::new();
+            for aid in &f.analysis_ids {
+                if let Some(x) = repo::get_w::<AnalysisRec>(&txn, *aid)? {
+                    rest.push(x);
+                }
+            }
+            let (rs, sr) = verdicts::folder(&rest);
+            f.resolution_status = rs;
+            f.system_resolution = sr;
+            f.time_updated = now_secs();
+            repo::put(&txn, &f)?;
+        }
+        txn.commit().map_err(RepoError::from)?;
+        for r in rels {
+            app.flow.files.remove(&r);
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|_| ApiError::internal("delete task failed"))??;
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({"analysis_id": id, "deleted": true}),
+    ))
+}

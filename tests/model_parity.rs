@@ -1,0 +1,176 @@
+//! Parity: tract's outputs for every shipped model equal onnxruntime's reference outputs.
+//!
+//! Fixtures in `tests/data/parity/` come from `make_parity.py` (onnxruntime 1.32.0): per
+//! model a lossless PNG at exactly the model's input size, onnxruntime's outputs as raw
+//! little-endian f32 files, and `index.json` (input name, layout, shape, normalisation,
+//! outputs, tolerance). This test loads each `models/*.onnx` with tract-onnx directly (input
+//! fact pinned to the fixture shape, `into_optimized().into_runnable()`), feeds the PNG
+//! pixels normalised exactly as the index says, and checks every output element:
+//! `|tract - ort| <= rel_tol * max(1, max|ref|)` with `rel_tol = 1e-4` from the index.
+//! The worst difference seen per output is printed (`cargo test --test model_parity -- --nocapture`).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tract_onnx::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn parity_dir() -> PathBuf {
+    root().join("tests/data/parity")
+}
+
+fn index() -> Value {
+    let text = std::fs::read_to_string(parity_dir().join("index.json")).expect("read index.json");
+    serde_json::from_str(&text).expect("parse index.json")
+}
+
+fn entry(model: &str) -> Value {
+    index()["models"]
+        .as_array()
+        .expect("models array")
+        .iter()
+        .find(|m| m["model"] == model)
+        .cloned()
+        .unwrap_or_else(|| panic!("{model} not in index.json"))
+}
+
+fn usizes(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .expect("shape array")
+        .iter()
+        .map(|d| d.as_u64().expect("dim") as usize)
+        .collect()
+}
+
+/// Decode the fixture PNG and lay it out as the model input (NCHW or NHWC), `v * scale + offset`.
+fn input_tensor(e: &Value) -> Tensor {
+    let shape = usizes(&e["shape"]);
+    let png = parity_dir().join(e["input_png"].as_str().expect("input_png"));
+    let img = image::open(&png).expect("decode fixture png").to_rgb8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let scale = e["scale"].as_f64().expect("scale") as f32;
+    let offset = e["offset"].as_f64().expect("offset") as f32;
+    let nchw = match e["layout"].as_str() {
+        Some("NCHW") => true,
+        Some("NHWC") => false,
+        other => panic!("unknown layout {other:?}"),
+    };
+    if nchw {
+        assert_eq!(
+            shape,
+            vec![1, 3, h, w],
+            "PNG size must equal the model input"
+        );
+    } else {
+        assert_eq!(
+            shape,
+            vec![1, h, w, 3],
+            "PNG size must equal the model input"
+        );
+    }
+    let mut data = vec![0f32; 3 * w * h];
+    for (x, y, p) in img.enumerate_pixels() {
+        let (x, y) = (x as usize, y as usize);
+        for c in 0..3 {
+            let v = f32::from(p.0[c]) * scale + offset;
+            let i = if nchw {
+                c * h * w + y * w + x
+            } else {
+                (y * w + x) * 3 + c
+            };
+            data[i] = v;
+        }
+    }
+    Tensor::from_shape(&shape, &data).expect("input tensor")
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).expect("read reference output");
+    assert_eq!(bytes.len() % 4, 0, "{} is not whole f32s", path.display());
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn check_model(model: &str) {
+    let e = entry(model);
+    let rel_tol = index()["rel_tol"].as_f64().expect("rel_tol");
+    let shape = usizes(&e["shape"]);
+    let plan = tract_onnx::onnx()
+        .model_for_path(root().join("models").join(model))
+        .expect("load model")
+        .with_input_fact(0, f32::fact(&shape).into())
+        .expect("pin input fact")
+        .into_optimized()
+        .expect("optimise")
+        .into_runnable()
+        .expect("runnable");
+    let outputs = plan.run(tvec!(input_tensor(&e).into())).expect("run");
+    let refs = e["outputs"].as_array().expect("outputs");
+    assert_eq!(outputs.len(), refs.len(), "{model}: output count");
+    for (got, r) in outputs.iter().zip(refs) {
+        let name = r["name"].as_str().expect("output name");
+        let want_shape = usizes(&r["shape"]);
+        assert_eq!(got.shape(), &want_shape[..], "{model} {name}: shape");
+        let got = got.cast_to::<f32>().expect("f32 output");
+        let got = got.to_plain_array_view::<f32>().expect("view");
+        let want = read_f32(&parity_dir().join(r["file"].as_str().expect("file")));
+        assert_eq!(got.len(), want.len(), "{model} {name}: element count");
+        let max_ref = want.iter().fold(0f64, |m, v| m.max(f64::from(v.abs())));
+        let tol = rel_tol * max_ref.max(1.0);
+        let mut worst = 0f64;
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.is_finite(), "{model} {name}: non-finite output");
+            worst = worst.max((f64::from(*g) - f64::from(*w)).abs());
+        }
+        println!(
+            "{model} {name}: max |tract - ort| = {worst:.3e} (max|ref| {max_ref:.3}, tolerance {tol:.3e}, relative {:.2e})",
+            worst / max_ref.max(1.0)
+        );
+        assert!(
+            worst <= tol,
+            "{model} {name}: max |diff| {worst:e} > tolerance {tol:e}"
+        );
+    }
+}
+
+#[test]
+fn centerface_matches_onnxruntime() {
+    check_model("centerface.onnx");
+}
+
+#[test]
+fn facemesh_matches_onnxruntime() {
+    check_model("human-facemesh.onnx");
+}
+
+#[test]
+fn recognition_matches_onnxruntime() {
+    check_model("faceapi-recognition.onnx");
+}
+
+/// Guards the fixtures themselves: a test that compares against an all-zero or wrong-size
+/// reference would pass trivially.
+#[test]
+fn fixtures_are_real_outputs() {
+    for e in index()["models"].as_array().expect("models") {
+        for r in e["outputs"].as_array().expect("outputs") {
+            let want = read_f32(&parity_dir().join(r["file"].as_str().expect("file")));
+            let n: usize = usizes(&r["shape"]).iter().product();
+            assert_eq!(
+                want.len(),
+                n,
+                "{} has {} values, shape says {n}",
+                r["file"],
+                want.len()
+            );
+            let spread = want.iter().fold(f32::MIN, |a, b| a.max(*b))
+                - want.iter().fold(f32::MAX, |a, b| a.min(*b));
+            assert!(n == 1 || spread > 0.0, "{} is constant", r["file"]);
+        }
+    }
+}
