@@ -116,6 +116,7 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     let r = srv.delete(&format!("/api/collections/{cid}/persons/{obama}"), Some(&a));
     let msg = r.assert_error(409, 4);
     assert!(msg.contains("analyses"), "{msg}");
+    assert_eq!(r.json()["details"]["analysis_ids"], json!([hit["analysis_id"]]));
     // Grace was not matched: she can go.
     let r = srv.delete(&format!("/api/collections/{cid}/persons/{grace}"), Some(&a));
     assert_eq!(r.status, 204, "{}", r.text());
@@ -128,6 +129,14 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     assert_eq!(again["results_media"][0]["person_id"], obama.as_str());
     let conf2 = again["results_media"][0]["results_data"]["max_confidence"].as_f64().expect("conf");
     assert!((conf2 - conf).abs() < 1e-6, "{conf} vs {conf2}");
+
+    // Deleting the first matching analysis is not enough while the second one exists.
+    let first = hit["analysis_id"].as_str().expect("analysis_id");
+    let r = srv.delete(&format!("/api/analyses/{first}"), Some(&a));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = srv.delete(&format!("/api/collections/{cid}/persons/{obama}"), Some(&a));
+    r.assert_error(409, 4);
+    assert_eq!(r.json()["details"]["analysis_ids"], json!([again["analysis_id"]]));
 
     // Deleting the folders (and so their analyses) frees the person.
     for f in srv.get("/api/folders/?analyse.type=COLLECTION", Some(&a)).json()["items"]
