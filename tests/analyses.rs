@@ -179,7 +179,12 @@ fn failures_are_failed_never_success() {
         .contains("no eligible media"));
 
     // COLLECTION in a company without collections: FAILED with the reason, never SUCCESS.
-    let a = start(&srv, &t, fid2, json!({"analyses": [{"type": "collection"}]}));
+    let a = start(
+        &srv,
+        &t,
+        fid2,
+        json!({"analyses": [{"type": "collection"}]}),
+    );
     let done = wait_analysis(&srv, &t, a[0]["analysis_id"].as_str().expect("id"), 60);
     assert_eq!(done["state"], "FAILED", "{done}");
     assert!(done["error_message"]

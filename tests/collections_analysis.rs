@@ -15,7 +15,10 @@ const PW: &str = "a-long-test-password-1";
 fn company_admin(srv: &TestServer, admin: &str, name: &str) -> (String, String, String) {
     let r = srv.post_json("/api/companies/", Some(admin), &json!({"name": name}));
     assert_eq!(r.status, 201, "company: {}", r.text());
-    let company = r.json()["company_id"].as_str().expect("company_id").to_string();
+    let company = r.json()["company_id"]
+        .as_str()
+        .expect("company_id")
+        .to_string();
     let email = format!("{name}-admin@example.test");
     let r = srv.post_json(
         "/api/users/",
@@ -32,10 +35,16 @@ fn enrol(srv: &TestServer, token: &str, cid: &str, photos: &[&str]) -> String {
     for (i, p) in photos.iter().enumerate() {
         m = m.file(&format!("image{i}"), p, "image/jpeg", &data(p));
     }
-    let m = m.text("payload", &json!({"person:meta_data": {"person_info": {"last_name": photos[0]}}}).to_string());
+    let m = m.text(
+        "payload",
+        &json!({"person:meta_data": {"person_info": {"last_name": photos[0]}}}).to_string(),
+    );
     let r = srv.post_multipart(&format!("/api/collections/{cid}/persons/"), Some(token), &m);
     assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["person_id"].as_str().expect("person_id").to_string()
+    r.json()["person_id"]
+        .as_str()
+        .expect("person_id")
+        .to_string()
 }
 
 /// Uploads one photo in a new folder and runs a COLLECTION analysis; returns (folder id,
@@ -43,17 +52,26 @@ fn enrol(srv: &TestServer, token: &str, cid: &str, photos: &[&str]) -> String {
 fn check(srv: &TestServer, token: &str, photo: &str, params: Value) -> (String, Value) {
     let m = Multipart::new()
         .file("photo1", photo, "image/jpeg", &data(photo))
-        .text("payload", &json!({"media:tags": {"photo1": ["photo_selfie"]}}).to_string());
+        .text(
+            "payload",
+            &json!({"media:tags": {"photo1": ["photo_selfie"]}}).to_string(),
+        );
     let r = srv.post_multipart("/api/folders/", Some(token), &m);
     assert!(r.status == 200 || r.status == 201, "{}", r.text());
-    let folder = r.json()["folder_id"].as_str().expect("folder_id").to_string();
+    let folder = r.json()["folder_id"]
+        .as_str()
+        .expect("folder_id")
+        .to_string();
     let r = srv.post_json(
         &format!("/api/folders/{folder}/analyses/"),
         Some(token),
         &json!({"analyses": [{"type": "collection", "params": params}]}),
     );
     assert!(r.status == 200 || r.status == 201, "{}", r.text());
-    let id = r.json()[0]["analysis_id"].as_str().expect("analysis_id").to_string();
+    let id = r.json()[0]["analysis_id"]
+        .as_str()
+        .expect("analysis_id")
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let v = srv.get(&format!("/api/analyses/{id}"), Some(token)).json();
@@ -71,8 +89,13 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     let admin = srv.admin_token();
     let (_, a, a_email) = company_admin(&srv, &admin, "acme");
     let (_, b, _) = company_admin(&srv, &admin, "bravo");
-    let cid = srv.post_json("/api/collections/", Some(&a), &json!({"alias": "blacklist"})).json()
-        ["collection_id"]
+    let cid = srv
+        .post_json(
+            "/api/collections/",
+            Some(&a),
+            &json!({"alias": "blacklist"}),
+        )
+        .json()["collection_id"]
         .as_str()
         .expect("collection_id")
         .to_string();
@@ -86,7 +109,9 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     let rm = &hit["results_media"][0];
     assert_eq!(rm["results_data"]["person_id"], obama.as_str(), "{hit}");
     assert_eq!(rm["person_id"], obama.as_str(), "{hit}");
-    let conf = rm["results_data"]["max_confidence"].as_f64().expect("confidence");
+    let conf = rm["results_data"]["max_confidence"]
+        .as_f64()
+        .expect("confidence");
     assert!(conf >= 0.85, "{conf}");
     assert!(rm["results_data"]["matches"]
         .as_array()
@@ -97,12 +122,22 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     // Another person is not.
     let (_, miss) = check(&srv, &a, "biden.jpg", json!({}));
     assert_eq!(miss["resolution_status"], "SUCCESS", "{miss}");
-    assert!(miss["results_media"][0]["results_data"]["person_id"].is_null(), "{miss}");
-    let best = miss["results_media"][0]["results_data"]["max_confidence"].as_f64().expect("conf");
+    assert!(
+        miss["results_media"][0]["results_data"]["person_id"].is_null(),
+        "{miss}"
+    );
+    let best = miss["results_media"][0]["results_data"]["max_confidence"]
+        .as_f64()
+        .expect("conf");
     assert!(best < 0.85, "{best}");
 
     // Folder listing by analysis type.
-    let list = srv.get("/api/folders/?analyse.type=COLLECTION&with_analyses=true", Some(&a)).json();
+    let list = srv
+        .get(
+            "/api/folders/?analyse.type=COLLECTION&with_analyses=true",
+            Some(&a),
+        )
+        .json();
     assert_eq!(list["items"].as_array().map(Vec::len), Some(2), "{list}");
 
     // Company B cannot search A's collection: neither by default nor by naming it.
@@ -116,7 +151,10 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     let r = srv.delete(&format!("/api/collections/{cid}/persons/{obama}"), Some(&a));
     let msg = r.assert_error(409, 4);
     assert!(msg.contains("analyses"), "{msg}");
-    assert_eq!(r.json()["details"]["analysis_ids"], json!([hit["analysis_id"]]));
+    assert_eq!(
+        r.json()["details"]["analysis_ids"],
+        json!([hit["analysis_id"]])
+    );
     // Grace was not matched: she can go.
     let r = srv.delete(&format!("/api/collections/{cid}/persons/{grace}"), Some(&a));
     assert_eq!(r.status, 204, "{}", r.text());
@@ -127,7 +165,9 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     let (_, again) = check(&srv, &a, "obama3.jpg", json!({"collection_id": cid}));
     assert_eq!(again["resolution_status"], "DECLINED", "{again}");
     assert_eq!(again["results_media"][0]["person_id"], obama.as_str());
-    let conf2 = again["results_media"][0]["results_data"]["max_confidence"].as_f64().expect("conf");
+    let conf2 = again["results_media"][0]["results_data"]["max_confidence"]
+        .as_f64()
+        .expect("conf");
     assert!((conf2 - conf).abs() < 1e-6, "{conf} vs {conf2}");
 
     // Deleting the first matching analysis is not enough while the second one exists.
@@ -136,10 +176,15 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = srv.delete(&format!("/api/collections/{cid}/persons/{obama}"), Some(&a));
     r.assert_error(409, 4);
-    assert_eq!(r.json()["details"]["analysis_ids"], json!([again["analysis_id"]]));
+    assert_eq!(
+        r.json()["details"]["analysis_ids"],
+        json!([again["analysis_id"]])
+    );
 
     // Deleting the folders (and so their analyses) frees the person.
-    for f in srv.get("/api/folders/?analyse.type=COLLECTION", Some(&a)).json()["items"]
+    for f in srv
+        .get("/api/folders/?analyse.type=COLLECTION", Some(&a))
+        .json()["items"]
         .as_array()
         .expect("items")
     {

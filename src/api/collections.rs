@@ -407,10 +407,9 @@ async fn add_images(mut ctx: Ctx) -> HandlerResult {
     let (images, _) = read_images(&mut ctx).await?;
     let max = ctx.app.config.collections.max_images_per_person;
     let app = ctx.app.clone();
-    let (_, recs) = blocking(move || {
-        service::add_images(&app.store, &app.collections, &c, pid, images, max)
-    })
-    .await?;
+    let (_, recs) =
+        blocking(move || service::add_images(&app.store, &app.collections, &c, pid, images, max))
+            .await?;
     let base = base_url(&ctx);
     Ok(json_resp(
         StatusCode::CREATED,

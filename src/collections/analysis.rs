@@ -20,9 +20,12 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::analysis::face::{Backend, FaceEmbedding, FaceError};
-use crate::analysis::model::{AnalysisRec, AnalysisType, FolderRec, MediaRec, MediaType, Resolution, State};
+use crate::analysis::model::{
+    AnalysisRec, AnalysisType, FolderRec, MediaRec, MediaType, Resolution, State,
+};
 use crate::analysis::outcome::{
-    best_frame, examine_frames, examine_image, failed_media, label, MediaOutcome, MediaSource, Outcome,
+    best_frame, examine_frames, examine_image, failed_media, label, MediaOutcome, MediaSource,
+    Outcome,
 };
 use crate::analysis::rules;
 use crate::app::App;
@@ -42,7 +45,11 @@ pub struct CollectionParams {
 
 impl CollectionParams {
     /// Reads `params`; a malformed value is an error naming the key.
-    pub fn parse(params: &Value, default_threshold: f32, default_count: usize) -> Result<CollectionParams, String> {
+    pub fn parse(
+        params: &Value,
+        default_threshold: f32,
+        default_count: usize,
+    ) -> Result<CollectionParams, String> {
         let collection_id = match params.get("collection_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(
@@ -85,7 +92,11 @@ fn probe(
 ) -> Result<FaceEmbedding, String> {
     let bytes = source.bytes(m)?;
     let face = match m.media_type {
-        MediaType::Image => examine_image(backend, &bytes).map_err(|e| e.to_string())?.face,
+        MediaType::Image => {
+            examine_image(backend, &bytes)
+                .map_err(|e| e.to_string())?
+                .face
+        }
         MediaType::Video | MediaType::ShotsSet => {
             let frames = examine_frames(backend, &bytes, m.media_type, sample_frames)
                 .map_err(|e| e.to_string())?;
@@ -139,7 +150,10 @@ pub fn run(
         },
         Err(e) => {
             eprintln!("facelite: collections of company {company}: {e}");
-            return Outcome::failed("the collections could not be read (see the server log)", base);
+            return Outcome::failed(
+                "the collections could not be read (see the server log)",
+                base,
+            );
         }
     };
     if collections.is_empty() {
@@ -207,7 +221,10 @@ pub fn run(
             let conf = match backend.match_confidence(&emb, &stored) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("facelite: comparison with template {} failed: {e}", h.hit.template_id);
+                    eprintln!(
+                        "facelite: comparison with template {} failed: {e}",
+                        h.hit.template_id
+                    );
                     continue;
                 }
             };
@@ -261,14 +278,19 @@ pub fn run(
     }
     if let Err(e) = service::record_matches(&app.store, analysis.analysis_id, &hit_persons) {
         eprintln!("facelite: cannot record collection matches: {e}");
-        let mut out = Outcome::failed("the matches could not be recorded (see the server log)", base);
+        let mut out = Outcome::failed(
+            "the matches could not be recorded (see the server log)",
+            base,
+        );
         out.media = media_out;
         return out;
     }
     let source_media = sel.eligible.iter().map(|m| m.media_id).collect();
     base.insert(
         "person_id".into(),
-        best_overall.as_ref().map_or(Value::Null, |(_, b)| b["person_id"].clone()),
+        best_overall
+            .as_ref()
+            .map_or(Value::Null, |(_, b)| b["person_id"].clone()),
     );
     base.insert(
         "max_confidence".into(),
@@ -302,7 +324,10 @@ mod tests {
     #[test]
     fn params_are_validated() {
         let p = CollectionParams::parse(&json!({}), 0.85, 10).expect("defaults");
-        assert_eq!((p.collection_id, p.threshold, p.decision_count), (None, 0.85, 10));
+        assert_eq!(
+            (p.collection_id, p.threshold, p.decision_count),
+            (None, 0.85, 10)
+        );
         let id = Uuid::new_v4();
         let p = CollectionParams::parse(
             &json!({"collection_id": id.to_string(), "decision_threshold": 0.7, "decision_count": 3}),
@@ -310,7 +335,10 @@ mod tests {
             10,
         )
         .expect("legacy params");
-        assert_eq!((p.collection_id, p.threshold, p.decision_count), (Some(id), 0.7, 3));
+        assert_eq!(
+            (p.collection_id, p.threshold, p.decision_count),
+            (Some(id), 0.7, 3)
+        );
         assert!(CollectionParams::parse(&json!({"decision_threshold": 2}), 0.85, 10).is_err());
         assert!(CollectionParams::parse(&json!({"decision_count": 0}), 0.85, 10).is_err());
         assert!(CollectionParams::parse(&json!({"collection_id": "x"}), 0.85, 10).is_err());
