@@ -280,6 +280,12 @@ fn collections_persons_refusals_roles_tenants_and_restart() {
     );
 
     // Deleting the person deletes its images; then the collection can go.
+    let kept = p.json()["images"][0]["original_url"]
+        .as_str()
+        .expect("url")
+        .trim_start_matches(&srv.url(""))
+        .to_string();
+    assert_eq!(srv.get(&kept, Some(&a_admin)).status, 200);
     let r = srv.delete(
         &format!("/api/collections/{cid}/persons/{pid}"),
         Some(&a_admin),
@@ -290,6 +296,7 @@ fn collections_persons_refusals_roles_tenants_and_restart() {
         Some(&a_admin),
     )
     .assert_error(404, 10);
+    srv.get(&kept, Some(&a_admin)).assert_error(404, 10);
     let r = srv.delete(&format!("/api/collections/{cid}/"), Some(&a_admin));
     assert_eq!(r.status, 204, "{}", r.text());
     let admin = srv.admin_token();

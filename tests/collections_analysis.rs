@@ -105,6 +105,8 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     // The same person on another photo is found.
     let (hit_folder, hit) = check(&srv, &a, "obama3.jpg", json!({}));
     assert_eq!(hit["type"], "COLLECTION");
+    assert_eq!(hit["collection"]["alias"], "blacklist", "{hit}");
+    assert_eq!(hit["results_data"]["person_id"], obama.as_str(), "{hit}");
     assert_eq!(hit["resolution_status"], "DECLINED", "{hit}");
     let rm = &hit["results_media"][0];
     assert_eq!(rm["results_data"]["person_id"], obama.as_str(), "{hit}");
@@ -130,6 +132,11 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
         .as_f64()
         .expect("conf");
     assert!(best < 0.85, "{best}");
+    let overall = miss["results_data"]["max_confidence"]
+        .as_f64()
+        .expect("conf");
+    assert!((overall - best).abs() < 1e-6, "{miss}");
+    assert!(miss["results_data"]["person_id"].is_null(), "{miss}");
 
     // Folder listing by analysis type.
     let list = srv

@@ -29,6 +29,7 @@ use crate::analysis::outcome::{
 };
 use crate::analysis::rules;
 use crate::app::App;
+use crate::collections::model::CollectionRec;
 use crate::collections::search::ModelKey;
 use crate::collections::service;
 
@@ -135,10 +136,10 @@ pub fn run(
     base.insert("skipped_media".into(), sel.skipped_json());
     base.insert("threshold".into(), json!(p.threshold));
     let company = folder.company_id;
-    let collections: Vec<Uuid> = match service::collections_of_company(&app.store, company) {
+    let searched: Vec<CollectionRec> = match service::collections_of_company(&app.store, company) {
         Ok(list) => match p.collection_id {
-            Some(id) => match list.iter().find(|c| c.collection_id == id) {
-                Some(c) => vec![c.collection_id],
+            Some(id) => match list.into_iter().find(|c| c.collection_id == id) {
+                Some(c) => vec![c],
                 None => {
                     return Outcome::failed(
                         format!("collection {id} does not exist in the folder's company"),
@@ -146,7 +147,7 @@ pub fn run(
                     )
                 }
             },
-            None => list.iter().map(|c| c.collection_id).collect(),
+            None => list,
         },
         Err(e) => {
             eprintln!("facelite: collections of company {company}: {e}");
@@ -156,6 +157,7 @@ pub fn run(
             );
         }
     };
+    let collections: Vec<Uuid> = searched.iter().map(|c| c.collection_id).collect();
     if collections.is_empty() {
         return Outcome::failed(
             "the folder's company has no collection to search; create one with POST /api/collections/",
@@ -172,6 +174,8 @@ pub fn run(
     let mut failures = Vec::new();
     let mut hit_persons: Vec<Uuid> = Vec::new();
     let mut best_overall: Option<(f32, Value)> = None;
+    // Highest confidence against anybody, hit or not (how close the nearest person came).
+    let mut overall_max: Option<f32> = None;
     // Shared: person deletion waits until the hits below are recorded.
     let _guard = cols.match_guard.read().unwrap_or_else(|e| e.into_inner());
     for m in &sel.eligible {
@@ -229,6 +233,7 @@ pub fn run(
                 }
             };
             max_conf = Some(max_conf.map_or(conf, |c: f32| c.max(conf)));
+            overall_max = Some(overall_max.map_or(conf, |c: f32| c.max(conf)));
             if conf >= p.threshold {
                 matches.push(json!({
                     "person_id": h.hit.person_id,
@@ -292,9 +297,33 @@ pub fn run(
             .as_ref()
             .map_or(Value::Null, |(_, b)| b["person_id"].clone()),
     );
+    base.insert("max_confidence".into(), json!(overall_max));
+    // The `collection` object legacy clients read: the hit's collection, or the only one
+    // searched.
+    let hit_collection = best_overall
+        .as_ref()
+        .and_then(|(_, b)| b["collection_id"].as_str())
+        .and_then(|s| s.parse::<Uuid>().ok());
+    let shown = match hit_collection {
+        Some(id) => searched.iter().find(|c| c.collection_id == id),
+        None if searched.len() == 1 => searched.first(),
+        None => None,
+    };
     base.insert(
-        "max_confidence".into(),
-        best_overall.as_ref().map_or(Value::Null, |(c, _)| json!(c)),
+        "collection".into(),
+        shown.map_or(
+            Value::Null,
+            |c| json!({"collection_id": c.collection_id, "alias": c.alias}),
+        ),
+    );
+    base.insert(
+        "collections".into(),
+        Value::Array(
+            searched
+                .iter()
+                .map(|c| json!({"collection_id": c.collection_id, "alias": c.alias}))
+                .collect(),
+        ),
     );
     base.insert("matched_persons".into(), json!(hit_persons));
     if hit_persons.is_empty() && !failures.is_empty() {
