@@ -145,6 +145,36 @@ fn collections_persons_refusals_roles_tenants_and_restart() {
     )
     .assert_error(409, 4);
 
+    // The meta_data sub-resource (spec 2.10.6): managers change it, the company reads it.
+    let meta = format!("/api/collections/{cid}/meta_data");
+    let r = srv.send_json("POST", &meta, Some(&a_admin), &json!({"source": "police"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = srv.send_json("PATCH", &meta, Some(&a_admin), &json!({"level": 2}));
+    assert_eq!(r.json(), json!({"source": "police", "level": 2}));
+    assert_eq!(
+        srv.get(&meta, Some(&a_client)).json(),
+        json!({"source": "police", "level": 2})
+    );
+    srv.send_json("PATCH", &meta, Some(&a_client), &json!({"x": 1}))
+        .assert_error(403, 9);
+    srv.get(&meta, Some(&b_admin)).assert_error(404, 10);
+    srv.send_json("PATCH", &meta, Some(&a_admin), &json!([1]))
+        .assert_error(400, 3);
+    let r = srv.delete(&meta, Some(&a_admin));
+    assert_eq!(r.json(), json!({}));
+    let r = srv.send_json(
+        "PATCH",
+        &meta,
+        Some(&a_admin),
+        &json!({"list": "blacklist"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        srv.get(&format!("/api/collections/{cid}"), Some(&a_client))
+            .json()["meta_data"],
+        json!({"list": "blacklist"})
+    );
+
     // Enrol a person with two photos.
     let obama = data("obama.jpg");
     let obama2 = data("obama2.jpg");

@@ -1,4 +1,5 @@
-//! Collections (1:N, spec 2.10.7): collections, their persons and person images.
+//! Collections (1:N, spec 2.10.7): collections, their persons and person images, and the
+//! collection's `meta_data` sub-resource (spec 2.10.6).
 //!
 //! Who may do what (spec 2.4; the vendor lets CLIENT ADMIN "create blacklist collections"):
 //!
@@ -24,7 +25,7 @@ use crate::api::error::ApiError;
 use crate::app::App;
 use crate::collections::enrol::EnrolError;
 use crate::collections::model::{CollectionRec, PersonImageRec, PersonRec};
-use crate::collections::service::{self, NewImage};
+use crate::collections::service::{self, MetaChange, NewImage};
 use crate::collections::upload::{self, UploadLimits};
 use crate::collections::CollectionsError;
 use crate::handler;
@@ -38,6 +39,26 @@ pub fn routes() -> Vec<Route> {
         Route::new(Method::GET, C, handler!(list)),
         Route::new(Method::GET, "/api/collections/{id}", handler!(get_one)),
         Route::new(Method::DELETE, "/api/collections/{id}", handler!(delete)),
+        Route::new(
+            Method::GET,
+            "/api/collections/{id}/meta_data",
+            handler!(get_meta),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/collections/{id}/meta_data",
+            handler!(replace_meta),
+        ),
+        Route::new(
+            Method::PATCH,
+            "/api/collections/{id}/meta_data",
+            handler!(merge_meta),
+        ),
+        Route::new(
+            Method::DELETE,
+            "/api/collections/{id}/meta_data",
+            handler!(clear_meta),
+        ),
         Route::new(
             Method::POST,
             "/api/collections/{id}/persons",
@@ -276,6 +297,50 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     let app = ctx.app.clone();
     blocking(move || service::delete_collection(&app.store, &app.collections, &c)).await?;
     Ok(no_content())
+}
+
+/// `GET /api/collections/{id}/meta_data` (spec 2.10.6).
+async fn get_meta(ctx: Ctx) -> HandlerResult {
+    let (_, c) = caller_and_collection(&ctx).await?;
+    Ok(json_resp(StatusCode::OK, &c.meta_data))
+}
+
+async fn change_meta(
+    mut ctx: Ctx,
+    make: fn(Map<String, Value>) -> MetaChange,
+    with_body: bool,
+) -> HandlerResult {
+    let (p, c) = caller_and_collection(&ctx).await?;
+    require_manager(&p, c.company_id)?;
+    let change = if with_body {
+        match ctx
+            .json::<Value>(ctx.app.config.limits.max_json_bytes)
+            .await?
+        {
+            Value::Object(m) => make(m),
+            _ => return Err(ApiError::structure("meta_data must be a JSON object")),
+        }
+    } else {
+        MetaChange::Clear
+    };
+    let app = ctx.app.clone();
+    let meta = blocking(move || service::change_collection_meta(&app.store, &c, change)).await?;
+    Ok(json_resp(StatusCode::OK, &meta))
+}
+
+/// `POST .../meta_data`: replaces the whole object.
+async fn replace_meta(ctx: Ctx) -> HandlerResult {
+    change_meta(ctx, MetaChange::Replace, true).await
+}
+
+/// `PATCH .../meta_data`: adds or replaces the given keys.
+async fn merge_meta(ctx: Ctx) -> HandlerResult {
+    change_meta(ctx, MetaChange::Merge, true).await
+}
+
+/// `DELETE .../meta_data`: empties it.
+async fn clear_meta(ctx: Ctx) -> HandlerResult {
+    change_meta(ctx, |_| MetaChange::Clear, false).await
 }
 
 /// Reads the multipart body and turns every image into a template (off the async runtime).
