@@ -30,6 +30,19 @@ fn company_admin(srv: &TestServer, admin: &str, name: &str) -> (String, String, 
     (company, token, email)
 }
 
+/// A CLIENT of `company` (the integrator's account that runs the checks).
+fn client(srv: &TestServer, admin: &str, company: &str, name: &str, collection: bool) -> String {
+    let email = format!("{name}@example.test");
+    let r = srv.post_json(
+        "/api/users/",
+        Some(admin),
+        &json!({"email": email, "password": PW, "user_type": "CLIENT", "company_id": company,
+                "can_start_analysis_collection": collection}),
+    );
+    assert_eq!(r.status, 201, "user: {}", r.text());
+    srv.login(&email, PW).0
+}
+
 fn enrol(srv: &TestServer, token: &str, cid: &str, photos: &[&str]) -> String {
     let mut m = Multipart::new();
     for (i, p) in photos.iter().enumerate() {
@@ -87,7 +100,9 @@ fn check(srv: &TestServer, token: &str, photo: &str, params: Value) -> (String, 
 fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     let srv = TestServer::start();
     let admin = srv.admin_token();
-    let (_, a, a_email) = company_admin(&srv, &admin, "acme");
+    let (a_co, a, a_email) = company_admin(&srv, &admin, "acme");
+    let kiosk = client(&srv, &admin, &a_co, "kiosk", true);
+    let barred = client(&srv, &admin, &a_co, "barred", false);
     let (_, b, _) = company_admin(&srv, &admin, "bravo");
     let cid = srv
         .post_json(
@@ -102,8 +117,26 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     let obama = enrol(&srv, &a, &cid, &["obama.jpg", "obama2.jpg"]);
     let grace = enrol(&srv, &a, &cid, &["grace_hopper.jpg"]);
 
-    // The same person on another photo is found.
-    let (hit_folder, hit) = check(&srv, &a, "obama3.jpg", json!({}));
+    // A CLIENT may read collections but not change them.
+    srv.post_json("/api/collections/", Some(&kiosk), &json!({"alias": "x"}))
+        .assert_error(403, 9);
+
+    // An account without the collection flag may not start the check.
+    let m = Multipart::new().file("photo1", "p.jpg", "image/jpeg", &data("obama3.jpg"));
+    let r = srv.post_multipart("/api/folders/", Some(&barred), &m);
+    let f = r.json()["folder_id"]
+        .as_str()
+        .expect("folder_id")
+        .to_string();
+    srv.post_json(
+        &format!("/api/folders/{f}/analyses/"),
+        Some(&barred),
+        &json!({"analyses": [{"type": "COLLECTION"}]}),
+    )
+    .assert_error(403, 9);
+
+    // The same person on another photo is found (the company's CLIENT runs the check).
+    let (hit_folder, hit) = check(&srv, &kiosk, "obama3.jpg", json!({}));
     assert_eq!(hit["type"], "COLLECTION");
     assert_eq!(hit["collection"]["alias"], "blacklist", "{hit}");
     assert_eq!(hit["results_data"]["person_id"], obama.as_str(), "{hit}");
