@@ -236,3 +236,66 @@ fn blacklist_check_finds_the_enrolled_person_only_within_the_company() {
     let r = srv.delete(&format!("/api/collections/{cid}/persons/{obama}"), Some(&a));
     assert_eq!(r.status, 204, "{}", r.text());
 }
+
+/// COLLECTION analyses still queued or running when the server dies run again after the
+/// restart, on the index rebuilt from the store, and report the enrolled person.
+#[test]
+fn queued_collection_checks_resume_after_a_crash() {
+    let srv = TestServer::start_with(&[("FACELITE_ANALYSIS_WORKERS", "1")], &[]);
+    let admin = srv.admin_token();
+    let (_, a, a_email) = company_admin(&srv, &admin, "resume");
+    let cid = srv
+        .post_json("/api/collections/", Some(&a), &json!({"alias": "watch"}))
+        .json()["collection_id"]
+        .as_str()
+        .expect("collection_id")
+        .to_string();
+    let obama = enrol(&srv, &a, &cid, &["obama.jpg", "obama2.jpg"]);
+    let m = Multipart::new().file("photo1", "p.jpg", "image/jpeg", &data("obama3.jpg"));
+    let folder = srv.post_multipart("/api/folders/", Some(&a), &m).json()["folder_id"]
+        .as_str()
+        .expect("folder_id")
+        .to_string();
+    // Several checks on one worker: most are still queued when the server dies.
+    let r = srv.post_json(
+        &format!("/api/folders/{folder}/analyses/"),
+        Some(&a),
+        &json!({"analyses": vec![json!({"type": "collection"}); 8]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let ids: Vec<String> = r
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x["analysis_id"].as_str().expect("id").to_string())
+        .collect();
+    let srv = srv.crash_and_restart();
+    let (a, _) = srv.login(&a_email, PW);
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let done = loop {
+            let v = srv.get(&format!("/api/analyses/{id}"), Some(&a)).json();
+            if v["state"] != "PROCESSING" {
+                break v;
+            }
+            assert!(Instant::now() < deadline, "still PROCESSING: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(done["resolution_status"], "DECLINED", "{done}");
+        assert_eq!(
+            done["results_media"][0]["person_id"],
+            obama.as_str(),
+            "{done}"
+        );
+    }
+    let log = srv.log_text();
+    assert!(log.contains("resuming"), "{log}");
+    // Every one of them holds the person.
+    let r = srv.delete(&format!("/api/collections/{cid}/persons/{obama}"), Some(&a));
+    r.assert_error(409, 4);
+    assert_eq!(
+        r.json()["details"]["analysis_ids"].as_array().map(Vec::len),
+        Some(ids.len())
+    );
+}
