@@ -338,15 +338,8 @@ fn full_queue_answers_503_and_stores_nothing() {
 }
 
 /// Video liveness on the media layer's clips, which show a *photo* panning in front of the
-/// camera: a planar attack. It must never pass.
-///
-/// KNOWN DEFECT, open in issue 7: the landmark-parallax heuristic of
-/// `src/analysis/video_liveness.rs` scores this clip 0.497 (parallax_ratio 2.40), just under the
-/// 0.5 threshold, so the planar attack passes. The ratio compares the *largest* all-pairs
-/// homography residual with the *median* consecutive-pair residual, which inflates it on pure
-/// landmark noise. Ignored until the statistic is fixed; run with `--ignored` to see it fail.
+/// camera: a planar attack. It must never pass (more photo attacks: tests/liveness_attacks.rs).
 #[test]
-#[ignore = "known defect: moving flat photo scores 0.497 < 0.5 (see doc comment)"]
 fn video_of_a_moving_photo_does_not_pass_quality() {
     let clip =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/media/h264_high.mp4");

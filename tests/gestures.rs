@@ -172,3 +172,44 @@ fn quality_wall_time_on_a_720p_clip() {
         done["state"], done["resolution_status"]
     );
 }
+
+/// A smile is a non-rigid change a flat photo cannot make: with `video_selfie_smile` the verified
+/// smile carries the verdict without a head turn. The same clip as `video_selfie_blank` asks for
+/// 3-D head motion, which it does not show, and is declined with that reason.
+#[test]
+fn http_smile_passes_on_its_own_and_blank_needs_head_motion() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, t) = company_user(&srv, &admin, "smile", "CLIENT");
+
+    let done = quality_of(
+        &srv,
+        &t,
+        "gesture_smile.mp4",
+        &["video_selfie", "video_selfie_smile"],
+    );
+    assert_eq!(done["resolution_status"], "SUCCESS", "{done}");
+    let rd = &done["results_media"][0]["results_data"];
+    assert_eq!(rd["parallax_required"], false, "{rd}");
+    assert_eq!(rd["gestures"][0]["passed"], true, "{rd}");
+
+    let done = quality_of(
+        &srv,
+        &t,
+        "gesture_smile.mp4",
+        &["video_selfie", "video_selfie_blank"],
+    );
+    assert_eq!(done["resolution_status"], "DECLINED", "{done}");
+    let rd = &done["results_media"][0]["results_data"];
+    assert_eq!(rd["parallax_required"], true, "{rd}");
+    assert!(
+        rd["confidence_spoofing"].as_f64().expect("score") >= 0.5,
+        "{rd}"
+    );
+    assert!(
+        rd["decline_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no 3-D head motion")),
+        "{rd}"
+    );
+}

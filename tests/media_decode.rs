@@ -123,6 +123,16 @@ fn h264_rotated_90_is_upright() {
 }
 
 #[test]
+fn h264_rotated_180_is_upright() {
+    check_clip("h264_rot180.mp4", "ref_h264_rot180.png", &V20, (320, 240));
+}
+
+#[test]
+fn h264_rotated_270_is_upright() {
+    check_clip("h264_rot270.mp4", "ref_h264_rot270.png", &V20, (240, 320));
+}
+
+#[test]
 fn hevc_mp4() {
     check_clip("hevc.mp4", "ref_hevc.png", &V20, (320, 240));
 }

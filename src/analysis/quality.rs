@@ -221,12 +221,17 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                     }
                 }
             }
-            // Aggregation (docs/liveness.md): the worst of the parallax score and every
-            // requested gesture's score; a gesture that did not happen declines on its own.
-            let confidence_spoofing = checks
-                .iter()
-                .map(|c| c.score)
-                .fold(parallax_score, f32::max);
+            // Aggregation (docs/liveness.md): the worst of every requested gesture's score and,
+            // unless only non-rigid gestures (smile, blink) were requested, the parallax score;
+            // a gesture that did not happen declines on its own.
+            let parallax_required = requested.is_empty() || requested.iter().any(|g| g.is_rigid());
+            let base = if parallax_required {
+                parallax_score
+            } else {
+                0.0
+            };
+            let confidence_spoofing = checks.iter().map(|c| c.score).fold(base, f32::max);
+            let no_depth = parallax_required && parallax_score >= p.liveness_threshold;
             let gesture_missing = checks.iter().any(|c| !c.passed);
             let resolution = if gesture_missing {
                 Resolution::Declined
@@ -254,6 +259,7 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
             let mut data = json!({
                 "confidence_spoofing": confidence_spoofing,
                 "parallax_score": parallax_score,
+                "parallax_required": parallax_required,
                 "best_shot_frame": best.map(|f| f.index),
                 "cues": cues,
                 "gestures": gesture_json,
@@ -267,6 +273,12 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                 data["decline_reason"] = json!(format!(
                     "requested gesture not observed: {}",
                     missing.join(", ")
+                ));
+            } else if no_depth {
+                data["decline_reason"] = json!(format!(
+                    "no 3-D head motion seen: the face moved like a flat picture (parallax {:.3} of the eye distance, {} needed); turn the head, or request a gesture",
+                    cues["parallax"].as_f64().unwrap_or(0.0),
+                    video_liveness::PARALLAX_MID
                 ));
             }
             MediaOutcome {

@@ -83,6 +83,14 @@ impl Gesture {
         out
     }
 
+    /// True for gestures that move the head as a rigid body (turns, tilts, zoom): a tilted or
+    /// moved photo imitates their measures, so they count as liveness evidence only together with
+    /// the 3-D parallax of `analysis::video_liveness`. A smile or a blink deforms the face, which
+    /// a flat photo cannot do, so they stand as evidence on their own.
+    pub fn is_rigid(self) -> bool {
+        !matches!(self, Gesture::Smile | Gesture::Blink)
+    }
+
     /// The tag name, for reports.
     pub fn tag(self) -> &'static str {
         match self {

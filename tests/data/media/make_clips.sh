@@ -19,10 +19,12 @@ source_args() {
   echo "-loop 1 -framerate 15 -i $src -vf scale=$(($1 * 9 / 8)):-2,crop=$1:$2:x='$1/16+$1/16*sin(n/3)':y='$2/6+$2/16*cos(n/4)',format=yuv420p -frames:v $3"
 }
 
-patch_rot90() { # rewrite every tkhd matrix of $1 to a 90 degree rotation
-  python3 - "$1" <<'EOF'
+patch_rot() { # rewrite every tkhd matrix of $1 to a $2 (90, 180 or 270) degree rotation
+  python3 - "$1" "$2" <<'EOF'
 import struct, sys
 p = sys.argv[1]
+one = 0x10000
+a, b, c, dd = {'90': (0, one, -one, 0), '180': (-one, 0, 0, -one), '270': (0, -one, one, 0)}[sys.argv[2]]
 d = bytearray(open(p, 'rb').read())
 def walk(s, e):
     while s + 8 <= e:
@@ -33,7 +35,7 @@ def walk(s, e):
             v = d[s + 8]
             m = s + 8 + 4 + (32 if v == 1 else 20) + 8 + 8  # after times/ids/duration, reserved, layer.., volume..
             # matrix a b u c d v x y w (16.16 / 2.30); 90 deg: a=0 b=1 c=-1 d=0
-            struct.pack_into('>9i', d, m, 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+            struct.pack_into('>9i', d, m, a, b, 0, c, dd, 0, 0, 0, 0x40000000)
         s += size
 walk(0, len(d))
 open(p, 'wb').write(d)
@@ -117,8 +119,10 @@ fi
 d=$here
 make_set "$d" 320 240 20 30
 s=$(source_args 320 240 20)
-$ff $s -c:v libx264 -profile:v high -bf 3 -g 10 -crf 30 -movflags +faststart "$d/h264_rot90.mp4"
-patch_rot90 "$d/h264_rot90.mp4"
+for deg in 90 180 270; do
+  $ff $s -c:v libx264 -profile:v high -bf 3 -g 10 -crf 30 -movflags +faststart "$d/h264_rot$deg.mp4"
+  patch_rot "$d/h264_rot$deg.mp4" $deg
+done
 $ff -i "$d/h264_high.mp4" -c copy "$d/h264_high.mkv"   # same frames as h264_high.mp4
 $ff $s -c:v libvpx -b:v 230k -g 10 -f webm pipe:1 > "$d/vp8_live.webm"
 m=$(source_args 160 120 10)
@@ -141,7 +145,7 @@ head -c 16777216 /dev/zero > "$tmp/shot_01.jpg"
 (cd "$tmp" && rm -f "$d/bomb.zip" && zip -q -9 "$d/bomb.zip" shot_01.jpg)
 rm -rf "$tmp"
 
-for c in h264_high h264_baseline h264_frag hevc h264_rot90 vp8 vp8_live mjpeg mjpeg_stdhuff mjpeg_nodht mjpeg_mov; do
+for c in h264_high h264_baseline h264_frag hevc h264_rot90 h264_rot180 h264_rot270 vp8 vp8_live mjpeg mjpeg_stdhuff mjpeg_nodht mjpeg_mov; do
   case $c in
     vp8|vp8_live) f=$c.webm ;;
     mjpeg|mjpeg_stdhuff|mjpeg_nodht) f=$c.avi ;;
