@@ -8,7 +8,9 @@
 //! * [`service`]: the operations (create, list, delete with their rules) on store, files and
 //!   index together;
 //! * [`search`]: the in-memory index, loaded from the store at start and updated by every
-//!   change.
+//!   change;
+//! * [`analysis`]: the COLLECTION analysis, which `analysis::jobs` runs for stored jobs;
+//!   `api::collections` is the HTTP surface.
 //!
 //! Invariant: the index holds exactly the templates of the stored images whose model id and
 //! version are the running embedder's. At start, images with a template of another model are
