@@ -208,12 +208,17 @@ pub fn run(
         };
         let mut matches = Vec::new();
         let mut max_conf: Option<f32> = None;
+        // A candidate that could not be scored may be the person sought: without a hit
+        // elsewhere the media then fails rather than passing as "nobody matched".
+        let mut unscored: Option<String> = None;
         for h in hits {
             let template = match service::template_of(&app.store, company, h.hit.template_id) {
                 Ok(Some(t)) => t,
-                Ok(None) => continue, // deleted meanwhile
+                Ok(None) => continue, // the image was deleted meanwhile
                 Err(e) => {
                     eprintln!("facelite: template {}: {e}", h.hit.template_id);
+                    unscored =
+                        Some("a stored template could not be read (see the server log)".into());
                     continue;
                 }
             };
@@ -229,6 +234,7 @@ pub fn run(
                         "facelite: comparison with template {} failed: {e}",
                         h.hit.template_id
                     );
+                    unscored = Some(format!("a comparison failed: {e}"));
                     continue;
                 }
             };
@@ -245,6 +251,11 @@ pub fn run(
                     hit_persons.push(h.hit.person_id);
                 }
             }
+        }
+        if let (true, Some(reason)) = (matches.is_empty(), unscored) {
+            failures.push(format!("{}: {reason}", label(m)));
+            media_out.push(failed_media(m, &reason));
+            continue;
         }
         matches.sort_by(|a, b| {
             let ca = a["confidence"].as_f64().unwrap_or(0.0);
