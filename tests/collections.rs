@@ -82,6 +82,22 @@ fn blank() -> Vec<u8> {
     bytes
 }
 
+/// A photo shrunk so that its face is about 50 px wide (obama.jpg: 234 px in 910).
+fn shrunk(a: &[u8]) -> Vec<u8> {
+    let img = image::load_from_memory(a).expect("img").to_rgb8();
+    let small = image::imageops::resize(
+        &img,
+        img.width() * 50 / 234,
+        img.height() * 50 / 234,
+        image::imageops::FilterType::CatmullRom,
+    );
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95)
+        .encode_image(&small)
+        .expect("jpeg");
+    bytes
+}
+
 /// A heavily blurred copy of a photo.
 fn blurred(a: &[u8]) -> Vec<u8> {
     let img = image::load_from_memory(a).expect("img").to_rgb8();
@@ -213,10 +229,11 @@ fn collections_persons_refusals_roles_tenants_and_restart() {
 
     // Refusals say why.
     let several = side_by_side(&data("obama.jpg"), &data("biden.jpg"));
-    let cases: [(&str, Vec<u8>); 3] = [
+    let cases: [(&str, Vec<u8>); 4] = [
         ("no_face", blank()),
         ("several_faces", several),
         ("too_blurry", blurred(&data("grace_hopper.jpg"))),
+        ("face_too_small", shrunk(&data("obama.jpg"))),
     ];
     for (reason, bytes) in cases {
         let r = srv.post_multipart(
