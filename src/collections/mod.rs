@@ -24,6 +24,8 @@ pub mod model;
 pub mod search;
 pub mod service;
 pub mod store;
+#[cfg(test)]
+mod tests;
 pub mod upload;
 
 use std::path::Path;
