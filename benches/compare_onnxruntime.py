@@ -7,7 +7,7 @@ Usage (Python 3.11, from the repository root):
   /tmp/ort-venv/bin/python benches/compare_onnxruntime.py [--criterion target/criterion]
 
 Same ONNX files (models/*.onnx), same pinned input shapes as the Rust pipeline
-(/work/wt/SHAPES.md: CenterFace 1x3x256x320 NCHW RGB 0..255, FaceMesh 1x192x192x3 RGB/255,
+(docs/vision.md, "Pipeline": CenterFace 1x3x256x320 NCHW RGB 0..255, FaceMesh 1x192x192x3 RGB/255,
 recognition 1x150x150x3 RGB 0..255) and the same input tensors as benches/models_raw.rs and
 tests/model_parity.rs (the PNG fixtures of tests/data/parity/). onnxruntime: CPU provider,
 all graph optimisations, sequential execution, intra_op_num_threads = 1 and 2,
@@ -17,7 +17,7 @@ runs. The pipeline row is the sum detector + FaceMesh + recognition (one face).
 With --criterion DIR it reads tract's medians from DIR/<group>/<function>/new/estimates.json
 and prints tract/onnxruntime per model and for the pipeline. Default ids are those of
 benches/models_raw.rs (`models_raw_<n>t/<centerface|facemesh|recognition>`); override with
---tract-id MODEL:THREADS=GROUP/FUNCTION, or use --preset vision for the vision developer's
+--tract-id MODEL:THREADS=GROUP/FUNCTION, or use --preset vision for
 benches/vision.rs (`vision/t<n>_detect`, `vision/t<n>_mesh`, `vision/t<n>_embed_net` — stage times
 that include each stage's pre/post-processing — and `vision/t<n>_pipeline`, the whole decode +
 detect + align + embed + mesh, used for the pipeline row). Criterion turns '/' inside a function

@@ -10,11 +10,13 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/timing.rs"]
+mod timing;
 #[path = "../tests/lite/tiny_onnx.rs"]
 mod tiny_onnx;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{http, Multipart, TestServer};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -40,23 +42,6 @@ fn jpeg_640x480(name: &str) -> Vec<u8> {
         .encode_image(&small)
         .expect("encode");
     out
-}
-
-fn percentiles(name: &str, samples: usize, mut f: impl FnMut()) {
-    let mut t: Vec<Duration> = (0..samples)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed()
-        })
-        .collect();
-    t.sort();
-    let at = |q: f64| t[((t.len() as f64 * q).ceil() as usize).clamp(1, t.len()) - 1];
-    println!(
-        "lite-latency {name:<28} n={samples} p50={:>7.1} ms p95={:>7.1} ms",
-        at(0.50).as_secs_f64() * 1e3,
-        at(0.95).as_secs_f64() * 1e3
-    );
 }
 
 fn lite(c: &mut Criterion) {
@@ -124,16 +109,26 @@ fn lite(c: &mut Criterion) {
     let local_live =
         || pipeline::attack_score(&engine, black_box(&a), MAX_PIXELS, min_face).expect("liveness");
 
-    percentiles("http/verify", samples, http_verify);
-    percentiles("inproc/verify", samples, || {
+    timing::percentiles("lite-latency", "http/verify", samples, http_verify);
+    timing::percentiles("lite-latency", "inproc/verify", samples, || {
         black_box(local_verify());
     });
-    percentiles("http/extract_and_compare", samples, http_eac);
-    percentiles("inproc/extract_and_compare", samples, || {
-        black_box(local_eac());
-    });
-    percentiles("http/liveness_detect", samples, http_live);
-    percentiles("inproc/liveness_detect", samples, || {
+    timing::percentiles(
+        "lite-latency",
+        "http/extract_and_compare",
+        samples,
+        http_eac,
+    );
+    timing::percentiles(
+        "lite-latency",
+        "inproc/extract_and_compare",
+        samples,
+        || {
+            black_box(local_eac());
+        },
+    );
+    timing::percentiles("lite-latency", "http/liveness_detect", samples, http_live);
+    timing::percentiles("lite-latency", "inproc/liveness_detect", samples, || {
         black_box(local_live());
     });
 

@@ -7,20 +7,14 @@
 //! every frame is decoded, so the reported time / 30 is the decode cost per frame
 //! (demux and YUV->RGB included).
 
-use std::path::PathBuf;
+#[path = "support/clips.rs"]
+mod clips;
+
 use std::time::Duration;
 
+use clips::clips_dir;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use facelite::media::{self, FrameLimits};
-
-fn clips_dir() -> PathBuf {
-    std::env::var_os("FACELITE_BENCH_CLIPS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("bench-clips"))
-        })
-        .unwrap_or_else(|| PathBuf::from("target/bench-clips"))
-}
 
 fn decode_all(c: &mut Criterion) {
     let limits = FrameLimits {

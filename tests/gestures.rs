@@ -133,46 +133,6 @@ fn http_head_turn_succeeds_and_still_clip_is_declined_with_reason() {
     );
 }
 
-/// Wall time of one QUALITY analysis on a 5 s 720p H.264 clip, from the analysis request to
-/// the poll that sees it finished (100 ms poll granularity). A measurement, not a check of a
-/// speed target; run by hand:
-///   ffmpeg -loop 1 -framerate 30 -i tests/data/op_p001_front.jpg \
-///     -vf "scale=1400:-2,crop=1280:720:x='60+40*sin(n/10)':y='200+40*cos(n/12)',format=yuv420p" \
-///     -frames:v 150 -c:v libx264 -profile:v high $CARGO_TARGET_DIR/bench-clips/quality_720p_5s.mp4
-///   FACELITE_QUALITY_CLIP=$CARGO_TARGET_DIR/bench-clips/quality_720p_5s.mp4 \
-///     cargo test --test gestures -- --ignored --nocapture quality_wall_time
-#[test]
-#[ignore = "measurement; needs a clip made with ffmpeg (see the doc comment)"]
-fn quality_wall_time_on_a_720p_clip() {
-    let Some(path) = std::env::var_os("FACELITE_QUALITY_CLIP") else {
-        panic!("set FACELITE_QUALITY_CLIP to the clip's path");
-    };
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let srv = TestServer::start();
-    let admin = srv.admin_token();
-    let (_, t) = company_user(&srv, &admin, "timing", "CLIENT");
-    let f = form(
-        &[("video1", "clip.mp4", &bytes, &["video_selfie"])],
-        json!({}),
-    );
-    let r = srv.post_multipart("/api/folders/", Some(&t), &f);
-    assert_eq!(r.status, 201, "{}", r.text());
-    let v = r.json();
-    let fid = v["folder_id"].as_str().expect("id");
-    let body = json!({"analyses": [{"type": "QUALITY"}]});
-    let started = std::time::Instant::now();
-    let r = srv.post_json(&format!("/api/folders/{fid}/analyses"), Some(&t), &body);
-    assert_eq!(r.status, 201, "{}", r.text());
-    let aid = r.json()[0]["analysis_id"].as_str().expect("id").to_string();
-    let done = wait_analysis(&srv, &t, &aid, 600);
-    let ms = started.elapsed().as_millis();
-    assert_ne!(done["state"], "PROCESSING");
-    println!(
-        "QUALITY on {path:?}: {ms} ms wall, state {}, resolution {}",
-        done["state"], done["resolution_status"]
-    );
-}
-
 /// A smile is a non-rigid change a flat photo cannot make: with `video_selfie_smile` the verified
 /// smile carries the verdict without a head turn. The same clip as `video_selfie_blank` asks for
 /// 3-D head motion, which it does not show, and is declined with that reason.

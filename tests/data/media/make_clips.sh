@@ -2,7 +2,8 @@
 # Regenerates the media test clips and their reference frames from tests/data/obama.jpg.
 #
 #   tests/data/media/make_clips.sh            -> the committed clips + refs in tests/data/media/
-#   tests/data/media/make_clips.sh bench DIR  -> 640x480 and 1280x720 bench clips in DIR
+#   tests/data/media/make_clips.sh bench DIR  -> 640x480 and 1280x720 bench clips in DIR, and
+#                                                quality_720p_5s.mp4 for benches/flow.rs
 #
 # Needs ffmpeg (built with libx264, libx265, libvpx) and python3 (standard library only).
 # Clips: 320x240, 20 frames (MJPEG: 160x120, 10; shot sets: 8 and 3) at 15 fps, keyframe every 10 frames, the face panning a little so
@@ -113,6 +114,10 @@ if [ "${1:-}" = bench ]; then
   mkdir -p "$out/640x480" "$out/1280x720"
   make_set "$out/640x480" 640 480 30 23
   make_set "$out/1280x720" 1280 720 30 23
+  # 5 s of 720p H.264 High for the QUALITY wall time (benches/flow.rs).
+  $ff -loop 1 -framerate 30 -i "$here/../op_p001_front.jpg" \
+    -vf "scale=1400:-2,crop=1280:720:x='60+40*sin(n/10)':y='200+40*cos(n/12)',format=yuv420p" \
+    -frames:v 150 -c:v libx264 -profile:v high "$out/quality_720p_5s.mp4"
   exit 0
 fi
 

@@ -12,7 +12,7 @@ For each model it writes, into tests/data/parity/:
   * <model>.<output>.f32: onnxruntime's output for that input, raw little-endian float32;
   * index.json: per model the input name, layout, shape, normalisation, every output's name,
     shape, file and value range, and the tolerance tests/model_parity.rs applies.
-The inputs come from tests/data/obama.jpg and shapes/preprocessing follow /work/wt/SHAPES.md
+The inputs come from tests/data/obama.jpg and shapes/preprocessing follow docs/vision.md
 (the vision engine's contract): CenterFace letterboxed to 320x256 (NCHW, RGB raw 0..255);
 FaceMesh 192x192 crop, box x1.4 eye-levelled (NHWC, RGB/255); recognition 150x150 dlib chip
 from the 5 CenterFace landmarks (NHWC, RGB raw 0..255). The crops are made here with Pillow;
