@@ -16,4 +16,6 @@ pub struct App {
     pub flow: crate::analysis::Flow,
     /// Failed-login counters (in memory, per account and client address).
     pub login_throttle: LoginThrottle,
+    /// Collections (1:N): search index, person image files, enrolment.
+    pub collections: crate::collections::Collections,
 }

@@ -72,6 +72,8 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
         "facelite: models ready in {} ms",
         started.elapsed().as_millis()
     );
+    let vision = Arc::new(vision);
+    let collections = open_collections(&store, &data_dir, &vision, &config)?;
     let listen = config.server.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -81,7 +83,6 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
         })?;
     let local = listener.local_addr().unwrap_or(listen);
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let vision = Arc::new(vision);
     let backend = Arc::new(crate::analysis::backend::VisionBackend::new(
         vision.clone(),
         &config,
@@ -94,6 +95,7 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
         vision,
         flow,
         login_throttle: crate::accounts::throttle::LoginThrottle::new(),
+        collections,
     });
     crate::analysis::start(app.clone()).map_err(|e| ServeError::Store(e.to_string()))?;
     let router = Arc::new(Router::new(crate::api::routes()));
@@ -115,6 +117,33 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
     .await;
     eprintln!("facelite: stopped");
     Ok(())
+}
+
+/// Loads the collections' templates into memory (re-enrolling those of another model).
+fn open_collections(
+    store: &Store,
+    data_dir: &std::path::Path,
+    vision: &Arc<crate::vision::Engine>,
+    config: &Config,
+) -> Result<crate::collections::Collections, ServeError> {
+    let started = std::time::Instant::now();
+    let enroller = Arc::new(crate::collections::engine::EngineEnroller::new(
+        vision.clone(),
+        config,
+    ));
+    let (collections, report) = crate::collections::Collections::open(store, data_dir, enroller)
+        .map_err(|e| ServeError::Store(e.to_string()))?;
+    eprintln!(
+        "facelite: collections: {} templates in memory ({} re-enrolled for model {}) in {} ms",
+        report.templates,
+        report.reenrolled,
+        collections.index.model(),
+        started.elapsed().as_millis()
+    );
+    for (id, why) in &report.failed {
+        eprintln!("facelite: collections: person image {id} is not searchable: {why}");
+    }
+    Ok(collections)
 }
 
 /// Resolves on SIGTERM or SIGINT, tells systemd we are stopping and wakes the accept loop.

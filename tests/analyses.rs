@@ -178,6 +178,20 @@ fn failures_are_failed_never_success() {
         .unwrap_or_default()
         .contains("no eligible media"));
 
+    // COLLECTION in a company without collections: FAILED with the reason, never SUCCESS.
+    let a = start(
+        &srv,
+        &t,
+        fid2,
+        json!({"analyses": [{"type": "collection"}]}),
+    );
+    let done = wait_analysis(&srv, &t, a[0]["analysis_id"].as_str().expect("id"), 60);
+    assert_eq!(done["state"], "FAILED", "{done}");
+    assert!(done["error_message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("no collection"));
+
     // An empty folder: nothing to analyse.
     let r = srv.post_multipart("/api/folders/", Some(&t), &Multipart::new());
     let empty = r.json()["folder_id"].as_str().expect("id").to_string();
@@ -188,8 +202,6 @@ fn failures_are_failed_never_success() {
     // Unsupported and malformed requests.
     let p = format!("/api/folders/{fid}/analyses/");
     srv.post_json(&p, Some(&t), &json!({"analyses": [{"type": "documents"}]}))
-        .assert_error(501, 2);
-    srv.post_json(&p, Some(&t), &json!({"analyses": [{"type": "collection"}]}))
         .assert_error(501, 2);
     srv.post_json(&p, Some(&t), &json!({"analyses": [{"type": "ocr"}]}))
         .assert_error(400, 4);
@@ -293,6 +305,15 @@ fn single_request_and_instant_answer_with_results_inline() {
     srv.get(&format!("/api/folders/{fid}"), Some(&t))
         .assert_error(404, 10);
     assert_eq!(srv.get("/api/folders/", Some(&t)).json()["total"], 1);
+    // Instant mode has no collections to search (spec 2.10.7).
+    let f = form(
+        &[("a", "a.jpg", &a, &[])],
+        json!({"analyses": [{"type": "collection"}]}),
+    );
+    let msg = srv
+        .post_multipart("/api/instant/folders/", Some(&t), &f)
+        .assert_error(501, 2);
+    assert!(msg.contains("collection"), "{msg}");
     // Instant without analyses is refused.
     let r = srv.post_multipart(
         "/api/instant/folders",

@@ -94,6 +94,7 @@ pub fn run(
             resolution: verdicts::biometry(*lo, p.match_threshold),
             results_data: json!({"min_confidence": lo, "max_confidence": hi}),
             best_shot: None,
+            person_id: None,
         });
     }
     base.insert("min_confidence".into(), json!(min));

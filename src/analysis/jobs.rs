@@ -63,12 +63,23 @@ pub fn execute(
                 sample_frames: config.analysis.sample_frames,
             },
         ),
-        AnalysisType::Collection | AnalysisType::Documents => Outcome::failed(
+        // Stored COLLECTION jobs run in `run` (they need the collections); instant mode has
+        // no collections (spec 2.10.7).
+        AnalysisType::Collection => Outcome::failed(
+            "COLLECTION analyses search stored collections; instant mode does not support them",
+            Default::default(),
+        ),
+        AnalysisType::Documents => Outcome::failed(
             format!("{} analyses are not implemented", kind.as_str()),
             Default::default(),
         ),
     };
-    // A panic is a bug; it must not take the worker (and the job) down with it.
+    guarded(run)
+}
+
+/// Runs an analysis body; a panic (a bug) becomes a FAILED outcome instead of taking the
+/// worker (and the job) down with it.
+pub fn guarded(run: impl FnOnce() -> Outcome) -> Outcome {
     std::panic::catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
         Outcome::failed(
             "internal error while running the analysis (see the server log)",
@@ -142,15 +153,20 @@ pub fn run(
         )
     } else {
         let source = StoredSource { app, files };
-        execute(
-            backend,
-            &source,
-            a.analysis_type,
-            &media,
-            &a.requested_media,
-            &a.params,
-            &app.config,
-        )
+        match a.analysis_type {
+            AnalysisType::Collection => guarded(|| {
+                crate::collections::analysis::run(app, backend, &source, &a, &folder, &media)
+            }),
+            kind => execute(
+                backend,
+                &source,
+                kind,
+                &media,
+                &a.requested_media,
+                &a.params,
+                &app.config,
+            ),
+        }
     };
     let stored = store_outcome(app, files, a, &folder, &media, outcome)?;
     eprintln!(
@@ -190,6 +206,7 @@ pub fn apply_outcome(a: &mut AnalysisRec, outcome: Outcome) -> Vec<(Uuid, Vec<u8
                 resolution_status: m.resolution,
                 results_data: m.results_data,
                 output_images,
+                person_id: m.person_id,
             }
         })
         .collect();

@@ -187,6 +187,9 @@ pub struct ResultMedia {
     pub resolution_status: Resolution,
     pub results_data: Value,
     pub output_images: Vec<OutputImage>,
+    /// COLLECTION: the best-matching person at or above the threshold (spec 2.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<Uuid>,
 }
 
 /// An analysis (spec 2.9).

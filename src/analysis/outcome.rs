@@ -24,6 +24,8 @@ pub struct MediaOutcome {
     pub results_data: Value,
     /// Best shot as JPEG bytes.
     pub best_shot: Option<Vec<u8>>,
+    /// COLLECTION: the person this media matched (reported as `results_media[].person_id`).
+    pub person_id: Option<Uuid>,
 }
 
 /// The result of one analysis.
@@ -64,6 +66,7 @@ pub fn failed_media(m: &MediaRec, reason: &str) -> MediaOutcome {
         resolution: Resolution::Failed,
         results_data: serde_json::json!({ "error": reason }),
         best_shot: None,
+        person_id: None,
     }
 }
 

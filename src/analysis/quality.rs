@@ -140,6 +140,7 @@ fn still(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) -
             "face_count": face.face_count,
         }),
         best_shot,
+        person_id: None,
     }
 }
 
@@ -286,6 +287,7 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                 resolution,
                 results_data: data,
                 best_shot,
+                person_id: None,
             }
         }
     }

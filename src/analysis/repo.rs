@@ -282,6 +282,31 @@ pub(in crate::analysis) fn delete_folder_row(
     Ok(())
 }
 
+/// Which of `candidates` (analyses once recorded as having matched `person`) still hold on
+/// to that person: `(holding, stale)`. An analysis holds when it exists and either reports the
+/// person in a per-media result (`results_media[].person_id`) or is still PROCESSING (it may
+/// yet report it). Deleted analyses, and finished ones that do not name the person, are stale.
+/// Runs inside the caller's write transaction, so the answer cannot change before it commits.
+pub fn analyses_holding_person(
+    txn: &WriteTransaction,
+    person: Uuid,
+    candidates: &[Uuid],
+) -> Result<(Vec<Uuid>, Vec<Uuid>), RepoError> {
+    let (mut holding, mut stale) = (Vec::new(), Vec::new());
+    for id in candidates {
+        let holds = get_w::<AnalysisRec>(txn, *id)?.is_some_and(|a| {
+            a.state == crate::analysis::model::State::Processing
+                || a.results_media.iter().any(|r| r.person_id == Some(person))
+        });
+        if holds {
+            holding.push(*id);
+        } else {
+            stale.push(*id);
+        }
+    }
+    Ok((holding, stale))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,5 +350,72 @@ mod tests {
         txn.commit().expect("commit");
         assert!(get::<FolderRec>(&db, fa.folder_id).expect("get").is_none());
         assert!(folder_ids(&db, Some(a)).expect("ids").is_empty());
+    }
+
+    fn collection_analysis(
+        state: crate::analysis::model::State,
+        person: Option<Uuid>,
+    ) -> AnalysisRec {
+        use crate::analysis::model::{AnalysisType, MediaType, ResultMedia};
+        AnalysisRec {
+            analysis_id: Uuid::new_v4(),
+            folder_id: Uuid::new_v4(),
+            company_id: Uuid::new_v4(),
+            group_id: Uuid::new_v4(),
+            analysis_type: AnalysisType::Collection,
+            state,
+            resolution_status: Resolution::Processing,
+            requested_media: vec![],
+            source_media: vec![],
+            params: serde_json::json!({}),
+            meta_data: serde_json::json!({}),
+            results_data: serde_json::json!({}),
+            results_media: vec![ResultMedia {
+                result_media_id: Uuid::new_v4(),
+                source_media_id: Uuid::new_v4(),
+                media_type: MediaType::Image,
+                resolution_status: Resolution::Declined,
+                results_data: serde_json::json!({}),
+                output_images: vec![],
+                person_id: person,
+            }],
+            error_message: None,
+            resolution_endpoint: None,
+            time_created: now_secs(),
+            time_updated: now_secs(),
+        }
+    }
+
+    #[test]
+    fn a_person_is_held_by_running_analyses_and_by_those_that_report_it() {
+        use crate::analysis::model::State;
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = Database::create(dir.path().join("t.redb")).expect("db");
+        ensure_tables(&db).expect("tables");
+        let (person, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let reports = collection_analysis(State::Finished, Some(person));
+        let running = collection_analysis(State::Processing, None);
+        let elsewhere = collection_analysis(State::Finished, Some(other));
+        let deleted = Uuid::new_v4();
+        let txn = db.begin_write().expect("w");
+        for a in [&reports, &running, &elsewhere] {
+            put(&txn, a).expect("put");
+        }
+        let candidates = [
+            reports.analysis_id,
+            running.analysis_id,
+            elsewhere.analysis_id,
+            deleted,
+        ];
+        let (holding, stale) = analyses_holding_person(&txn, person, &candidates).expect("query");
+        assert_eq!(holding, vec![reports.analysis_id, running.analysis_id]);
+        assert_eq!(stale, vec![elsewhere.analysis_id, deleted]);
+        // A stored record without the field (written before it existed) names nobody.
+        let mut v = serde_json::to_value(&reports).expect("json");
+        if let Some(rm) = v["results_media"][0].as_object_mut() {
+            rm.remove("person_id");
+        }
+        let old: AnalysisRec = serde_json::from_value(v).expect("old record");
+        assert_eq!(old.results_media[0].person_id, None);
     }
 }

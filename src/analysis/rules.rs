@@ -2,8 +2,8 @@
 //!
 //! * QUALITY (liveness): every media except document photos (`photo_id`, `photo_id_front`,
 //!   `photo_id_back`), as the vendor does since 5.1.0.
-//! * BIOMETRY: every media except the back of a document (`photo_id_back`); videos and shot
-//!   sets contribute their best frame.
+//! * BIOMETRY and COLLECTION: every media except the back of a document (`photo_id_back`);
+//!   videos and shot sets contribute their best frame.
 //! * An explicit `source_media` list narrows the candidates to those media; the exclusions
 //!   above still apply, and every excluded media is reported with its reason in
 //!   `results_data.skipped_media` (never silently).

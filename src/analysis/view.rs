@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::analysis::model::{AnalysisRec, FolderRec, MediaRec, MediaType};
+use crate::analysis::model::{AnalysisRec, AnalysisType, FolderRec, MediaRec, MediaType};
 
 /// How produced files are referenced: links under a base URL, or inline bytes.
 pub enum Files<'a> {
@@ -108,11 +108,14 @@ pub fn analysis_json(
                 MediaType::Image => "source_image_id",
             };
             v[key] = json!(r.source_media_id);
+            if let Some(person) = r.person_id {
+                v["person_id"] = json!(person);
+            }
             v
         })
         .collect();
     let _ = files.base();
-    json!({
+    let mut out = json!({
         "analysis_id": a.analysis_id,
         "analyse_id": a.analysis_id,
         "folder_id": a.folder_id,
@@ -132,7 +135,16 @@ pub fn analysis_json(
         "resolution_endpoint": a.resolution_endpoint,
         "time_created": a.time_created,
         "time_updated": a.time_updated,
-    })
+    });
+    // COLLECTION analyses carry the searched collection (spec 2.3), as found by the run.
+    if a.analysis_type == AnalysisType::Collection {
+        out["collection"] = a
+            .results_data
+            .get("collection")
+            .cloned()
+            .unwrap_or(Value::Null);
+    }
+    out
 }
 
 /// A folder object; `analyses` is embedded when given (`with_analyses=true`).

@@ -91,9 +91,9 @@ pub fn parse_requests(
                     "documents (OCR) analyses are not implemented by facelite",
                 ))
             }
-            AnalysisType::Collection => {
-                return Err(ApiError::not_realized(
-                    "collection (1:N) analyses are not available in this version",
+            AnalysisType::Collection if !p.can_start_analysis_collection => {
+                return Err(ApiError::forbidden(
+                    "this account may not start collection analyses",
                 ))
             }
             AnalysisType::Quality if !p.can_start_analysis_quality => {

@@ -85,6 +85,14 @@ async fn instant(mut ctx: Ctx) -> HandlerResult {
                 "instant mode needs `analyses` in the payload (nothing is stored to analyse later)",
             )),
         };
+    if reqs
+        .iter()
+        .any(|r| r.kind == crate::analysis::model::AnalysisType::Collection)
+    {
+        return Err(ApiError::not_realized(
+            "instant mode does not support collection analyses (spec 2.10.7); run them on a stored folder",
+        ));
+    }
     let mut list = analyses::build(&folder, &reqs, None, now);
     for a in &mut list {
         a.resolution_endpoint = None;

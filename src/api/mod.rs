@@ -2,6 +2,7 @@
 
 pub mod analyses;
 pub mod authorize;
+pub mod collections;
 pub mod companies_users;
 pub mod error;
 pub mod folders;
@@ -26,5 +27,6 @@ pub fn routes() -> Vec<Route> {
     r.extend(authorize::routes());
     r.extend(companies_users::routes());
     r.extend(lite::routes());
+    r.extend(collections::routes());
     r
 }

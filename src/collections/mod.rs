@@ -3,22 +3,29 @@
 //!
 //! * [`model`] and [`store`]: the records and their redb tables;
 //! * [`files`]: person images on disk, written durably before the records that name them;
-//! * [`enrol`]: when a photo is fit to become a template, and why not;
+//! * [`enrol`]: when a photo is fit to become a template, and why not; [`engine`] runs it on
+//!   the vision engine;
 //! * [`service`]: the operations (create, list, delete with their rules) on store, files and
 //!   index together;
 //! * [`search`]: the in-memory index, loaded from the store at start and updated by every
-//!   change.
+//!   change;
+//! * [`analysis`]: the COLLECTION analysis, which `analysis::jobs` runs for stored jobs;
+//!   `api::collections` is the HTTP surface.
 //!
 //! Invariant: the index holds exactly the templates of the stored images whose model id and
 //! version are the running embedder's. At start, images with a template of another model are
 //! re-enrolled from their stored file (see [`Collections::open`]).
 
+pub mod analysis;
+pub mod engine;
 pub mod enrol;
 pub mod files;
 pub mod model;
 pub mod search;
 pub mod service;
 pub mod store;
+#[cfg(test)]
+mod tests;
 pub mod upload;
 
 use std::path::Path;

@@ -18,11 +18,8 @@ use crate::collections::model::{now_secs, CollectionRec, PersonImageRec, PersonR
 use crate::collections::search::ModelKey;
 use crate::collections::store::{link, linked, persons_of, unlink};
 use crate::collections::{Collections, CollectionsError};
-use crate::store::tables::{self, Table};
-use crate::store::{Store, StoreError, StoreRead};
-
-/// The analyses table of the Oz flow, read here only to check match references.
-const FLOW_ANALYSES: Table = redb::TableDefinition::new("flow_analyses");
+use crate::store::tables;
+use crate::store::{Store, StoreError, StoreRead, WriteTx};
 
 /// Longest collection alias, characters.
 pub const MAX_ALIAS_CHARS: usize = 128;
@@ -101,6 +98,46 @@ pub fn get_collection(
     store
         .get_scoped(scope, &id.to_string())
         .map_err(|_| not_found("collection", id))
+}
+
+/// How a `meta_data` sub-resource request changes the object (spec 2.10.6).
+#[derive(Debug, Clone)]
+pub enum MetaChange {
+    /// POST: the whole object.
+    Replace(serde_json::Map<String, Value>),
+    /// PATCH: these keys added or replaced.
+    Merge(serde_json::Map<String, Value>),
+    /// DELETE: emptied.
+    Clear,
+}
+
+/// Changes a collection's `meta_data`; returns the new object.
+pub fn change_collection_meta(
+    store: &Store,
+    c: &CollectionRec,
+    change: MetaChange,
+) -> Result<Value, CollectionsError> {
+    let scope = Scope::Company(c.company_id);
+    store.write(|tx| {
+        let mut rec: CollectionRec = tx
+            .find_scoped::<CollectionRec>(&scope, &c.collection_id.to_string())?
+            .ok_or_else(|| not_found("collection", c.collection_id))?;
+        match change {
+            MetaChange::Replace(m) => rec.meta_data = Value::Object(m),
+            MetaChange::Merge(m) => {
+                let mut cur = match std::mem::take(&mut rec.meta_data) {
+                    Value::Object(cur) => cur,
+                    _ => serde_json::Map::new(),
+                };
+                cur.extend(m);
+                rec.meta_data = Value::Object(cur);
+            }
+            MetaChange::Clear => rec.meta_data = json!({}),
+        }
+        rec.time_updated = now_secs();
+        tx.put_scoped(&scope, &rec)?;
+        Ok(rec.meta_data)
+    })
 }
 
 /// Number of persons of a collection.
@@ -367,40 +404,15 @@ pub fn list_persons(
     })?)
 }
 
-/// Analyses that block deleting `person`: those that reported it as a hit and still exist
-/// with that result, and those still running. The other references are stale.
+/// Analyses that block deleting `person`: those recorded as having matched it that still
+/// report it (or still run), as `analysis::repo` answers; the other references are stale.
 fn blocking_analyses(
-    tx: &impl StoreRead,
+    tx: &WriteTx,
     person: Uuid,
 ) -> Result<(Vec<Uuid>, Vec<Uuid>), CollectionsError> {
     let refs = linked(tx, tables::PERSON_MATCHES, person)?;
-    let pid = person.to_string();
-    let (mut blocking, mut stale) = (Vec::new(), Vec::new());
-    for a in refs {
-        let rec = match tx.index_get(FLOW_ANALYSES, &a.to_string()) {
-            Ok(r) => r,
-            // No analyses table yet: no analysis exists at all.
-            Err(StoreError::Redb(redb::Error::TableDoesNotExist(_))) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let Some(text) = rec else {
-            stale.push(a);
-            continue;
-        };
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        // Flow records may sit in an envelope (`{"v":..,"d":{..}}`) or be bare.
-        let rec = v.get("d").unwrap_or(&v);
-        let running = rec.get("state").and_then(Value::as_str) == Some("PROCESSING");
-        let names_person = rec
-            .get("results_media")
-            .is_some_and(|r| r.to_string().contains(&pid));
-        if running || names_person {
-            blocking.push(a);
-        } else {
-            stale.push(a);
-        }
-    }
-    Ok((blocking, stale))
+    crate::analysis::repo::analyses_holding_person(crate::store::raw::write_txn(tx), person, &refs)
+        .map_err(|e| CollectionsError::Store(e.to_string()))
 }
 
 /// Records that analysis `analysis` reported `persons` as hits (before its result is stored).

@@ -10,3 +10,9 @@ use crate::store::Store;
 pub fn db(store: &Store) -> &redb::Database {
     &store.db
 }
+
+/// The redb transaction under a typed write transaction, so that a family's rule can read
+/// the flow's records (through `analysis::repo`) in the same transaction as its own writes.
+pub fn write_txn(tx: &crate::store::WriteTx) -> &redb::WriteTransaction {
+    &tx.txn
+}

@@ -1,0 +1,386 @@
+//! The COLLECTION analysis (spec 2.6, 2.9 and the "facelite decisions"): for each eligible
+//! media of the folder, the subject's descriptor is searched in the collections of the folder's
+//! company (or only in `params.collection_id`). Each media reports its best matches at or above
+//! the threshold with `person_id` and `confidence`; the analysis is DECLINED when any media hit
+//! someone and SUCCESS when nobody matched.
+//!
+//! * The threshold is `thresholds.collection` (0.85), or `params.decision_threshold` in
+//!   `[0, 1]` (legacy clients send it); up to `collections.decision_count` persons per media
+//!   (or `params.decision_count`, 1..=100) are reported.
+//! * `confidence` is the calibrated match confidence of the probe and the person's best
+//!   template, the same scale and function as BIOMETRY's.
+//! * An analysis with no eligible media, or whose company has no collection, FAILS with the
+//!   reason. A media without a usable face fails that media; the analysis then FAILS unless
+//!   another media hit someone (a hit is reported whatever else happened).
+//! * Persons reported as hits are recorded (`store::tables::PERSON_MATCHES`) before the result
+//!   is returned, under the shared match guard, so they cannot be deleted while the analysis
+//!   exists.
+
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use crate::analysis::face::{Backend, FaceEmbedding, FaceError};
+use crate::analysis::model::{
+    AnalysisRec, AnalysisType, FolderRec, MediaRec, MediaType, Resolution, State,
+};
+use crate::analysis::outcome::{
+    best_frame, examine_frames, examine_image, failed_media, label, MediaOutcome, MediaSource,
+    Outcome,
+};
+use crate::analysis::rules;
+use crate::app::App;
+use crate::collections::model::CollectionRec;
+use crate::collections::search::ModelKey;
+use crate::collections::service;
+
+/// Most persons a client may ask for per media.
+pub const MAX_DECISION_COUNT: usize = 100;
+
+/// Options of one COLLECTION analysis, from its `params` and the configuration.
+#[derive(Debug, Clone)]
+pub struct CollectionParams {
+    pub collection_id: Option<Uuid>,
+    pub threshold: f32,
+    pub decision_count: usize,
+}
+
+impl CollectionParams {
+    /// Reads `params`; a malformed value is an error naming the key.
+    pub fn parse(
+        params: &Value,
+        default_threshold: f32,
+        default_count: usize,
+    ) -> Result<CollectionParams, String> {
+        let collection_id = match params.get("collection_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(
+                s.parse()
+                    .map_err(|_| format!("params.collection_id {s} is not a UUID"))?,
+            ),
+            Some(_) => return Err("params.collection_id must be a UUID string".into()),
+        };
+        let threshold = match params.get("decision_threshold") {
+            None | Some(Value::Null) => default_threshold,
+            Some(v) => match v.as_f64() {
+                Some(t) if (0.0..=1.0).contains(&t) => t as f32,
+                _ => return Err("params.decision_threshold must be a number in [0, 1]".into()),
+            },
+        };
+        let decision_count = match params.get("decision_count") {
+            None | Some(Value::Null) => default_count,
+            Some(v) => match v.as_u64() {
+                Some(n) if (1..=MAX_DECISION_COUNT as u64).contains(&n) => n as usize,
+                _ => {
+                    return Err(format!(
+                        "params.decision_count must be an integer from 1 to {MAX_DECISION_COUNT}"
+                    ))
+                }
+            },
+        };
+        Ok(CollectionParams {
+            collection_id,
+            threshold,
+            decision_count: decision_count.max(1),
+        })
+    }
+}
+
+fn probe(
+    backend: &dyn Backend,
+    source: &dyn MediaSource,
+    m: &MediaRec,
+    sample_frames: usize,
+) -> Result<FaceEmbedding, String> {
+    let bytes = source.bytes(m)?;
+    let face = match m.media_type {
+        MediaType::Image => {
+            examine_image(backend, &bytes)
+                .map_err(|e| e.to_string())?
+                .face
+        }
+        MediaType::Video | MediaType::ShotsSet => {
+            let frames = examine_frames(backend, &bytes, m.media_type, sample_frames)
+                .map_err(|e| e.to_string())?;
+            match best_frame(&frames) {
+                Some(f) => f.face.clone(),
+                None => Err(FaceError::NoFace),
+            }
+        }
+    };
+    match face {
+        Ok(f) => Ok(f.embedding),
+        Err(FaceError::NoFace) => Err("no face found".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Runs a stored COLLECTION analysis.
+pub fn run(
+    app: &App,
+    backend: &dyn Backend,
+    source: &dyn MediaSource,
+    analysis: &AnalysisRec,
+    folder: &FolderRec,
+    media: &[MediaRec],
+) -> Outcome {
+    let mut base = Map::new();
+    let p = match CollectionParams::parse(
+        &analysis.params,
+        app.config.thresholds.collection,
+        app.config.collections.decision_count,
+    ) {
+        Ok(p) => p,
+        Err(e) => return Outcome::failed(e, base),
+    };
+    let sel = rules::select(AnalysisType::Collection, media, &analysis.requested_media);
+    base.insert("skipped_media".into(), sel.skipped_json());
+    base.insert("threshold".into(), json!(p.threshold));
+    let company = folder.company_id;
+    let searched: Vec<CollectionRec> = match service::collections_of_company(&app.store, company) {
+        Ok(list) => match p.collection_id {
+            Some(id) => match list.into_iter().find(|c| c.collection_id == id) {
+                Some(c) => vec![c],
+                None => {
+                    return Outcome::failed(
+                        format!("collection {id} does not exist in the folder's company"),
+                        base,
+                    )
+                }
+            },
+            None => list,
+        },
+        Err(e) => {
+            eprintln!("facelite: collections of company {company}: {e}");
+            return Outcome::failed(
+                "the collections could not be read (see the server log)",
+                base,
+            );
+        }
+    };
+    let collections: Vec<Uuid> = searched.iter().map(|c| c.collection_id).collect();
+    if collections.is_empty() {
+        return Outcome::failed(
+            "the folder's company has no collection to search; create one with POST /api/collections/",
+            base,
+        );
+    }
+    base.insert("collection_ids".into(), json!(collections));
+    if sel.eligible.is_empty() {
+        return Outcome::failed("COLLECTION found no eligible media in the folder", base);
+    }
+    let cols = &app.collections;
+    let max_per_person = app.config.collections.max_images_per_person;
+    let mut media_out: Vec<MediaOutcome> = Vec::new();
+    let mut failures = Vec::new();
+    let mut hit_persons: Vec<Uuid> = Vec::new();
+    let mut best_overall: Option<(f32, Value)> = None;
+    // Highest confidence against anybody, hit or not (how close the nearest person came).
+    let mut overall_max: Option<f32> = None;
+    // Shared: person deletion waits until the hits below are recorded.
+    let _guard = cols.match_guard.read().unwrap_or_else(|e| e.into_inner());
+    for m in &sel.eligible {
+        let emb = match probe(backend, source, m, app.config.analysis.sample_frames) {
+            Ok(e) => e,
+            Err(reason) => {
+                failures.push(format!("{}: {reason}", label(m)));
+                media_out.push(failed_media(m, &reason));
+                continue;
+            }
+        };
+        let probe_model = ModelKey {
+            id: emb.model_id.clone(),
+            version: emb.model_version.clone(),
+        };
+        let hits = match cols.index.search_persons(
+            &collections,
+            &probe_model,
+            &emb.vector,
+            p.decision_count,
+            max_per_person,
+        ) {
+            Ok(h) => h,
+            Err(e) => {
+                let reason = format!("search failed: {e}");
+                failures.push(format!("{}: {reason}", label(m)));
+                media_out.push(failed_media(m, &reason));
+                continue;
+            }
+        };
+        let mut matches = Vec::new();
+        let mut max_conf: Option<f32> = None;
+        // A candidate that could not be scored may be the person sought: without a hit
+        // elsewhere the media then fails rather than passing as "nobody matched".
+        let mut unscored: Option<String> = None;
+        for h in hits {
+            let template = match service::template_of(&app.store, company, h.hit.template_id) {
+                Ok(Some(t)) => t,
+                Ok(None) => continue, // the image was deleted meanwhile
+                Err(e) => {
+                    eprintln!("facelite: template {}: {e}", h.hit.template_id);
+                    unscored =
+                        Some("a stored template could not be read (see the server log)".into());
+                    continue;
+                }
+            };
+            let stored = FaceEmbedding {
+                model_id: template.model_id,
+                model_version: template.model_version,
+                vector: template.vector,
+            };
+            let conf = match backend.match_confidence(&emb, &stored) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!(
+                        "facelite: comparison with template {} failed: {e}",
+                        h.hit.template_id
+                    );
+                    unscored = Some(format!("a comparison failed: {e}"));
+                    continue;
+                }
+            };
+            max_conf = Some(max_conf.map_or(conf, |c: f32| c.max(conf)));
+            overall_max = Some(overall_max.map_or(conf, |c: f32| c.max(conf)));
+            if conf >= p.threshold {
+                matches.push(json!({
+                    "person_id": h.hit.person_id,
+                    "collection_id": h.collection_id,
+                    "person_image_id": h.hit.template_id,
+                    "confidence": conf,
+                }));
+                if !hit_persons.contains(&h.hit.person_id) {
+                    hit_persons.push(h.hit.person_id);
+                }
+            }
+        }
+        if let (true, Some(reason)) = (matches.is_empty(), unscored) {
+            failures.push(format!("{}: {reason}", label(m)));
+            media_out.push(failed_media(m, &reason));
+            continue;
+        }
+        matches.sort_by(|a, b| {
+            let ca = a["confidence"].as_f64().unwrap_or(0.0);
+            let cb = b["confidence"].as_f64().unwrap_or(0.0);
+            cb.total_cmp(&ca)
+        });
+        let best = matches.first().cloned();
+        let best_person = best
+            .as_ref()
+            .and_then(|b| b["person_id"].as_str())
+            .and_then(|s| s.parse::<Uuid>().ok());
+        if let Some(b) = &best {
+            let c = b["confidence"].as_f64().unwrap_or(0.0) as f32;
+            if best_overall.as_ref().is_none_or(|(bc, _)| c > *bc) {
+                best_overall = Some((c, b.clone()));
+            }
+        }
+        let verdict = if best.is_some() {
+            Resolution::Declined
+        } else {
+            Resolution::Success
+        };
+        media_out.push(MediaOutcome {
+            media_id: m.media_id,
+            media_type: m.media_type,
+            resolution: verdict,
+            results_data: json!({
+                "person_id": best.as_ref().map(|b| b["person_id"].clone()),
+                "collection_id": best.as_ref().map(|b| b["collection_id"].clone()),
+                "max_confidence": max_conf,
+                "matches": matches,
+            }),
+            best_shot: None,
+            person_id: best_person,
+        });
+    }
+    if let Err(e) = service::record_matches(&app.store, analysis.analysis_id, &hit_persons) {
+        eprintln!("facelite: cannot record collection matches: {e}");
+        let mut out = Outcome::failed(
+            "the matches could not be recorded (see the server log)",
+            base,
+        );
+        out.media = media_out;
+        return out;
+    }
+    let source_media = sel.eligible.iter().map(|m| m.media_id).collect();
+    base.insert(
+        "person_id".into(),
+        best_overall
+            .as_ref()
+            .map_or(Value::Null, |(_, b)| b["person_id"].clone()),
+    );
+    base.insert("max_confidence".into(), json!(overall_max));
+    // The `collection` object legacy clients read: the hit's collection, or the only one
+    // searched.
+    let hit_collection = best_overall
+        .as_ref()
+        .and_then(|(_, b)| b["collection_id"].as_str())
+        .and_then(|s| s.parse::<Uuid>().ok());
+    let shown = match hit_collection {
+        Some(id) => searched.iter().find(|c| c.collection_id == id),
+        None if searched.len() == 1 => searched.first(),
+        None => None,
+    };
+    base.insert(
+        "collection".into(),
+        shown.map_or(
+            Value::Null,
+            |c| json!({"collection_id": c.collection_id, "alias": c.alias}),
+        ),
+    );
+    base.insert(
+        "collections".into(),
+        Value::Array(
+            searched
+                .iter()
+                .map(|c| json!({"collection_id": c.collection_id, "alias": c.alias}))
+                .collect(),
+        ),
+    );
+    base.insert("matched_persons".into(), json!(hit_persons));
+    if hit_persons.is_empty() && !failures.is_empty() {
+        let mut out = Outcome::failed(failures.join("; "), base);
+        out.media = media_out;
+        out.source_media = source_media;
+        return out;
+    }
+    Outcome {
+        state: State::Finished,
+        verdict: Some(if hit_persons.is_empty() {
+            Resolution::Success
+        } else {
+            Resolution::Declined
+        }),
+        results_data: Value::Object(base),
+        media: media_out,
+        error_message: None,
+        source_media,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_validated() {
+        let p = CollectionParams::parse(&json!({}), 0.85, 10).expect("defaults");
+        assert_eq!(
+            (p.collection_id, p.threshold, p.decision_count),
+            (None, 0.85, 10)
+        );
+        let id = Uuid::new_v4();
+        let p = CollectionParams::parse(
+            &json!({"collection_id": id.to_string(), "decision_threshold": 0.7, "decision_count": 3}),
+            0.85,
+            10,
+        )
+        .expect("legacy params");
+        assert_eq!(
+            (p.collection_id, p.threshold, p.decision_count),
+            (Some(id), 0.7, 3)
+        );
+        assert!(CollectionParams::parse(&json!({"decision_threshold": 2}), 0.85, 10).is_err());
+        assert!(CollectionParams::parse(&json!({"decision_count": 0}), 0.85, 10).is_err());
+        assert!(CollectionParams::parse(&json!({"collection_id": "x"}), 0.85, 10).is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! The collections layer without the face models: a scripted enroller stands in for the vision
+//! engine. Checks the re-enrolment on a model change and the deletion rules against the flow's
+//! analysis records.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::analysis::model::{
+    now_secs, AnalysisRec, AnalysisType, MediaType, Resolution, ResultMedia, State,
+};
+use crate::collections::enrol::{EnrolError, Enrolled, Enroller, Refusal};
+use crate::collections::model::TemplateRec;
+use crate::collections::search::ModelKey;
+use crate::collections::service::{self, NewImage};
+use crate::collections::{Collections, CollectionsError};
+use crate::store::Store;
+
+/// Templates are the first four bytes of the image, as a vector; `refuse` refuses every image.
+struct Scripted {
+    version: &'static str,
+    refuse: bool,
+}
+
+impl Enroller for Scripted {
+    fn model(&self) -> ModelKey {
+        ModelKey {
+            id: "scripted".into(),
+            version: self.version.into(),
+        }
+    }
+    fn enrol(&self, bytes: &[u8]) -> Result<Enrolled, EnrolError> {
+        if self.refuse || bytes.len() < 4 {
+            return Err(EnrolError::Refused(Refusal {
+                reason: "no_face",
+                message: "no face".into(),
+            }));
+        }
+        Ok(Enrolled {
+            template: TemplateRec {
+                model_id: "scripted".into(),
+                model_version: self.version.into(),
+                vector: bytes[..4].iter().map(|b| f32::from(*b) + 1.0).collect(),
+            },
+            face_bbox: [0.0, 0.0, 10.0, 10.0],
+        })
+    }
+}
+
+fn open(
+    dir: &std::path::Path,
+    version: &'static str,
+    refuse: bool,
+) -> (Store, Collections, usize, usize, usize) {
+    let store = Store::open_in(dir).expect("store");
+    crate::analysis::repo::ensure_tables(crate::store::raw::db(&store)).expect("flow tables");
+    let (cols, report) =
+        Collections::open(&store, dir, Arc::new(Scripted { version, refuse })).expect("open");
+    (
+        store,
+        cols,
+        report.templates,
+        report.reenrolled,
+        report.failed.len(),
+    )
+}
+
+fn image(cols: &Collections, bytes: &[u8]) -> NewImage {
+    let e = cols.enroller.enrol(bytes).expect("enrol");
+    NewImage {
+        field_name: "image1".into(),
+        original_name: "a.jpg".into(),
+        tags: vec![],
+        ext: "jpg",
+        content_type: "image/jpeg",
+        bytes: bytes.to_vec(),
+        face_bbox: e.face_bbox,
+        template: e.template,
+    }
+}
+
+fn search(cols: &Collections, collection: Uuid, version: &str, q: &[f32]) -> Vec<Uuid> {
+    let model = ModelKey {
+        id: "scripted".into(),
+        version: version.into(),
+    };
+    cols.index
+        .search_persons(&[collection], &model, q, 5, 4)
+        .map(|hits| hits.iter().map(|h| h.hit.person_id).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_model_change_re_enrols_from_the_stored_images_and_never_compares_across_models() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let company = Uuid::new_v4();
+    let (cid, pid) = {
+        let (store, cols, n, _, _) = open(dir.path(), "1", false);
+        assert_eq!(n, 0);
+        let c = service::create_collection(&store, company, "watch", json!({})).expect("c");
+        let (p, _) = service::add_person(
+            &store,
+            &cols,
+            &c,
+            json!({}),
+            vec![image(&cols, &[9, 0, 0, 0, 7]), image(&cols, &[8, 1, 0, 0])],
+        )
+        .expect("person");
+        assert_eq!(
+            search(&cols, c.collection_id, "1", &[10.0, 1.0, 1.0, 1.0]),
+            vec![p.person_id]
+        );
+        (c.collection_id, p.person_id)
+    };
+    // Same model: loaded as stored.
+    {
+        let (_, cols, n, re, failed) = open(dir.path(), "1", false);
+        assert_eq!((n, re, failed), (2, 0, 0));
+        assert_eq!(search(&cols, cid, "1", &[10.0, 1.0, 1.0, 1.0]), vec![pid]);
+    }
+    // Another version: every template is re-made from its stored image, and only the new
+    // model's queries are answered.
+    {
+        let (store, cols, n, re, failed) = open(dir.path(), "2", false);
+        assert_eq!((n, re, failed), (2, 2, 0));
+        assert_eq!(search(&cols, cid, "2", &[10.0, 1.0, 1.0, 1.0]), vec![pid]);
+        assert!(search(&cols, cid, "1", &[10.0, 1.0, 1.0, 1.0]).is_empty());
+        let p = service::get_person(
+            &store,
+            &service::get_collection(&store, &crate::accounts::tenant::Scope::All, cid).expect("c"),
+            pid,
+        )
+        .expect("p");
+        for img in service::images_of(&store, &p).expect("images") {
+            assert_eq!(img.template.model_version, "2");
+        }
+    }
+    // A version whose enroller refuses the images: they stay stored, unsearched, reported.
+    let (_, cols, n, re, failed) = open(dir.path(), "3", true);
+    assert_eq!((n, re, failed), (0, 0, 2));
+    assert_eq!(cols.index.total(), 0);
+}
+
+fn collection_analysis(state: State, person: Option<Uuid>) -> AnalysisRec {
+    AnalysisRec {
+        analysis_id: Uuid::new_v4(),
+        folder_id: Uuid::new_v4(),
+        company_id: Uuid::new_v4(),
+        group_id: Uuid::new_v4(),
+        analysis_type: AnalysisType::Collection,
+        state,
+        resolution_status: Resolution::Declined,
+        requested_media: vec![],
+        source_media: vec![],
+        params: json!({}),
+        meta_data: json!({}),
+        results_data: json!({}),
+        results_media: vec![ResultMedia {
+            result_media_id: Uuid::new_v4(),
+            source_media_id: Uuid::new_v4(),
+            media_type: MediaType::Image,
+            resolution_status: Resolution::Declined,
+            results_data: json!({}),
+            output_images: vec![],
+            person_id: person,
+        }],
+        error_message: None,
+        resolution_endpoint: None,
+        time_created: now_secs(),
+        time_updated: now_secs(),
+    }
+}
+
+fn put_analysis(store: &Store, a: &AnalysisRec) {
+    let txn = crate::store::raw::db(store).begin_write().expect("w");
+    crate::analysis::repo::put(&txn, a).expect("put");
+    txn.commit().expect("commit");
+}
+
+fn drop_analysis(store: &Store, id: Uuid) {
+    let txn = crate::store::raw::db(store).begin_write().expect("w");
+    crate::analysis::repo::delete::<AnalysisRec>(&txn, id).expect("delete");
+    txn.commit().expect("commit");
+}
+
+#[test]
+fn a_matched_person_is_kept_until_its_analyses_are_gone_and_deletion_removes_everything() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (store, cols, _, _, _) = open(dir.path(), "1", false);
+    let c = service::create_collection(&store, Uuid::new_v4(), "watch", json!({})).expect("c");
+    let (p, imgs) = service::add_person(
+        &store,
+        &cols,
+        &c,
+        json!({}),
+        vec![image(&cols, &[1, 2, 3, 4])],
+    )
+    .expect("person");
+    let pid = p.person_id;
+    // A running analysis that recorded the person, and a finished one that reports it.
+    let running = collection_analysis(State::Processing, None);
+    let reported = collection_analysis(State::Finished, Some(pid));
+    put_analysis(&store, &running);
+    put_analysis(&store, &reported);
+    service::record_matches(&store, running.analysis_id, &[pid]).expect("record");
+    service::record_matches(&store, reported.analysis_id, &[pid]).expect("record");
+    // The collection still has a person.
+    assert!(matches!(
+        service::delete_collection(&store, &cols, &c),
+        Err(CollectionsError::Conflict { .. })
+    ));
+    match service::delete_person(&store, &cols, &c, pid) {
+        Err(CollectionsError::Conflict { details, .. }) => {
+            assert_eq!(details["analysis_ids"].as_array().map(Vec::len), Some(2))
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // The running one finishes without naming the person: only the other holds it.
+    let mut finished = running.clone();
+    finished.state = State::Finished;
+    finished.results_media[0].person_id = None;
+    put_analysis(&store, &finished);
+    match service::delete_person(&store, &cols, &c, pid) {
+        Err(CollectionsError::Conflict { details, .. }) => {
+            assert_eq!(details["analysis_ids"], json!([reported.analysis_id]))
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    drop_analysis(&store, reported.analysis_id);
+    service::delete_person(&store, &cols, &c, pid).expect("deleted once no analysis holds it");
+    assert_eq!(cols.index.total(), 0);
+    assert!(cols.files.read(&imgs[0].rel_path).is_err());
+    assert!(service::images_of(&store, &p).expect("images").is_empty());
+    service::delete_collection(&store, &cols, &c).expect("empty collection");
+}
