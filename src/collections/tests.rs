@@ -173,15 +173,13 @@ fn collection_analysis(state: State, person: Option<Uuid>) -> AnalysisRec {
 }
 
 fn put_analysis(store: &Store, a: &AnalysisRec) {
-    let txn = crate::store::raw::db(store).begin_write().expect("w");
-    crate::analysis::repo::put(&txn, a).expect("put");
-    txn.commit().expect("commit");
+    let flow = crate::analysis::access::ScopedFlow::new(store, crate::accounts::tenant::Scope::All);
+    flow.write(|w| w.put(a)).expect("put");
 }
 
 fn drop_analysis(store: &Store, id: Uuid) {
-    let txn = crate::store::raw::db(store).begin_write().expect("w");
-    crate::analysis::repo::delete::<AnalysisRec>(&txn, id).expect("delete");
-    txn.commit().expect("commit");
+    let flow = crate::analysis::access::ScopedFlow::new(store, crate::accounts::tenant::Scope::All);
+    flow.write(|w| w.delete::<AnalysisRec>(id)).expect("delete");
 }
 
 #[test]
