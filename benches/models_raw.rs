@@ -10,7 +10,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+// Linked for its global allocator (src/alloc.rs), so the models run as they do in the binary.
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use facelite as _;
 use serde_json::Value;
 use tract_linalg::multithread::{set_default_executor, Executor};
 use tract_onnx::prelude::*;

@@ -7,6 +7,7 @@
 //! models, `media` turns uploads into frames.
 
 pub mod accounts;
+mod alloc;
 pub mod analysis;
 pub mod api;
 pub mod app;
