@@ -12,6 +12,9 @@
 //! (150 frames; `analysis.sample_frames` of them are decoded and examined), from upload to
 //! FINISHED (the clip shows a moving photo, so the verdict is DECLINED).
 //!
+//! `collections/enrol_person_1_photo` times `POST /api/collections/{id}/persons/` with one photo
+//! (decode, detect, enrolment checks, embed, durable write, search index update).
+//!
 //! Photo QUALITY needs a passive model (none ships): a tiny test classifier is installed through
 //! `--models-dir`, so that row measures detection + crop + the flow, not a real model's cost.
 
@@ -114,6 +117,27 @@ fn main() {
     timing::percentiles("flow-latency", "async/quality_photo", samples, || {
         upload_and_poll(&srv, &t, &photo, "quality")
     });
+    let (_, ca) = company_user(&srv, &admin, "bench-watch", "CLIENT_ADMIN");
+    let r = srv.post_json("/api/collections/", Some(&ca), &json!({"alias": "bench"}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let cid = r.json()["collection_id"]
+        .as_str()
+        .expect("collection id")
+        .to_string();
+    let person = common::Multipart::new().file("image0", "a.jpg", "image/jpeg", &a);
+    timing::percentiles(
+        "flow-latency",
+        "collections/enrol_person_1_photo",
+        samples,
+        || {
+            let r = srv.post_multipart(
+                &format!("/api/collections/{cid}/persons/"),
+                Some(&ca),
+                &person,
+            );
+            assert_eq!(r.status, 201, "{}", r.text());
+        },
+    );
     let clip = clips::clips_dir().join("quality_720p_5s.mp4");
     match std::fs::read(&clip) {
         Ok(video) => {

@@ -98,8 +98,11 @@ pub fn similarity(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Option<Affine> {
 }
 
 /// Warps the image through `to_chip` (image -> chip coordinates) into a `width` x `height`
-/// tensor: bilinear sampling, black outside the image, and when the chip shrinks the image by
-/// more than 1.5x each chip pixel averages `n x n` samples over its footprint (antialias).
+/// tensor: bilinear sampling, black outside the image, and antialiased when the chip shrinks the
+/// image. A shrink of `k` >= 2 first box-averages the covered region by the integer factor `k`
+/// (each source pixel read once); the remaining shrink below 2 is handled by averaging `n x n`
+/// bilinear samples per chip pixel over its footprint. Supersampling the whole shrink instead
+/// cost up to 64 samples per pixel: 8 ms for a 150x150 chip of a phone photo.
 pub fn warp_to_tensor(
     img: &RgbImage,
     to_chip: &Affine,
@@ -109,8 +112,37 @@ pub fn warp_to_tensor(
     norm: &Normalize,
 ) -> Option<Vec<f32>> {
     let inv = to_chip.inverse()?;
-    let mut out = padded_tensor(width, height, layout, norm);
     let shrink = 1.0 / to_chip.scale();
+    if shrink.is_finite() && shrink >= 2.0 {
+        let k = (shrink.floor() as u32).min(32);
+        if let Some((small, from_img)) = box_reduce_region(img, &inv, width, height, k) {
+            let to_small = Affine(compose(&from_img.0, &inv.0));
+            return Some(sample(
+                &small,
+                &to_small,
+                shrink / k as f32,
+                width,
+                height,
+                layout,
+                norm,
+            ));
+        }
+    }
+    Some(sample(img, &inv, shrink, width, height, layout, norm))
+}
+
+/// The chip: for each chip pixel, `inv` gives its position in `img`; `shrink` (source pixels per
+/// chip pixel) decides the supersampling.
+fn sample(
+    img: &RgbImage,
+    inv: &Affine,
+    shrink: f32,
+    width: usize,
+    height: usize,
+    layout: Layout,
+    norm: &Normalize,
+) -> Vec<f32> {
+    let mut out = padded_tensor(width, height, layout, norm);
     let n = if shrink > 1.5 {
         (shrink.ceil() as usize).min(8)
     } else {
@@ -137,7 +169,101 @@ pub fn warp_to_tensor(
             put(&mut out, layout, norm, width, height, u, v, acc);
         }
     }
-    Some(out)
+    out
+}
+
+/// `outer ∘ inner` for maps stored as `[a, b, c, d, e, f]`.
+fn compose(outer: &[f32; 6], inner: &[f32; 6]) -> [f32; 6] {
+    let [a, b, c, d, e, f] = *outer;
+    let [p, q, r, s, t, u] = *inner;
+    [
+        a * p + b * s,
+        a * q + b * t,
+        a * r + b * u + c,
+        d * p + e * s,
+        d * q + e * t,
+        d * r + e * u + f,
+    ]
+}
+
+/// Box-averages by `k` the part of `img` that the chip (`inv`: chip -> image) covers, with a
+/// margin for the bilinear taps. Returns the reduced image and the map from image pixel
+/// coordinates to reduced pixel coordinates (pixel centres stay centres); `None` when the chip
+/// falls outside the image or the region is smaller than one reduced pixel.
+fn box_reduce_region(
+    img: &RgbImage,
+    inv: &Affine,
+    width: usize,
+    height: usize,
+    k: u32,
+) -> Option<(RgbImage, Affine)> {
+    let (iw, ih) = (img.width() as f32, img.height() as f32);
+    let corners = [
+        [-1.0, -1.0],
+        [width as f32, -1.0],
+        [-1.0, height as f32],
+        [width as f32, height as f32],
+    ]
+    .map(|p| inv.apply(p));
+    let margin = 2.0 * k as f32;
+    let lo = |i: usize| corners.iter().map(|p| p[i]).fold(f32::INFINITY, f32::min) - margin;
+    let hi = |i: usize| {
+        corners
+            .iter()
+            .map(|p| p[i])
+            .fold(f32::NEG_INFINITY, f32::max)
+            + margin
+    };
+    let x0 = lo(0).max(0.0).floor();
+    let y0 = lo(1).max(0.0).floor();
+    let x1 = hi(0).min(iw).ceil();
+    let y1 = hi(1).min(ih).ceil();
+    if !(x0.is_finite() && y0.is_finite() && x1.is_finite() && y1.is_finite()) {
+        return None;
+    }
+    let (x0, y0) = (x0 as u32, y0 as u32);
+    let sw = (x1 as u32).saturating_sub(x0) / k;
+    let sh = (y1 as u32).saturating_sub(y0) / k;
+    if sw == 0 || sh == 0 {
+        return None;
+    }
+    let raw = img.as_raw();
+    let stride = img.width() as usize * 3;
+    let mut small = RgbImage::new(sw, sh);
+    let mut row = vec![0u32; sw as usize * 3];
+    let area = k * k;
+    for sy in 0..sh {
+        row.fill(0);
+        for dy in 0..k {
+            let y = (y0 + sy * k + dy) as usize;
+            let line = &raw[y * stride + x0 as usize * 3..];
+            for (sx, acc) in row.chunks_exact_mut(3).enumerate() {
+                let px = &line[sx * k as usize * 3..(sx + 1) * k as usize * 3];
+                for p in px.chunks_exact(3) {
+                    acc[0] += u32::from(p[0]);
+                    acc[1] += u32::from(p[1]);
+                    acc[2] += u32::from(p[2]);
+                }
+            }
+        }
+        for (sx, acc) in row.chunks_exact(3).enumerate() {
+            let q = |v: u32| ((v + area / 2) / area) as u8;
+            small.put_pixel(sx as u32, sy, image::Rgb([q(acc[0]), q(acc[1]), q(acc[2])]));
+        }
+    }
+    // Reduced pixel i covers image pixels x0 + i*k .. x0 + (i+1)*k - 1, centred at
+    // x0 + i*k + (k-1)/2: image x -> (x - x0 - (k-1)/2) / k.
+    let kf = k as f32;
+    let off = (kf - 1.0) / 2.0;
+    let from_img = Affine([
+        1.0 / kf,
+        0.0,
+        -(x0 as f32 + off) / kf,
+        0.0,
+        1.0 / kf,
+        -(y0 as f32 + off) / kf,
+    ]);
+    Some((small, from_img))
 }
 
 /// Bilinear RGB sample at `(x, y)` (pixel-index coordinates); pixels outside the image are black.
@@ -198,6 +324,51 @@ mod tests {
     #[test]
     fn degenerate_points_give_none() {
         assert!(similarity(&[[1.0, 1.0]; 5], &[[0.0, 0.0]; 5]).is_none());
+    }
+
+    #[test]
+    fn a_strong_shrink_matches_dense_supersampling() {
+        // Smooth gradients with fine stripes, shrunk 7.3x and rotated: the box-reduced warp must
+        // agree with 12x12 bilinear supersampling of the original (the two filters differ a
+        // little on the stripes, not in geometry).
+        let img = RgbImage::from_fn(900, 700, |x, y| {
+            let stripe = if (x / 3 + y / 5) % 2 == 0 { 40 } else { 0 };
+            image::Rgb([
+                (x * 200 / 900 + stripe) as u8,
+                (y * 200 / 700) as u8,
+                ((x + y) * 100 / 1600) as u8,
+            ])
+        });
+        let to_chip = Affine::rotate_scale([450.0, 350.0], 0.2, 1.0 / 7.3, [40.0, 40.0]);
+        let fast = warp_to_tensor(&img, &to_chip, 80, 80, Layout::Nhwc, &Normalize::RAW_RGB)
+            .expect("warp");
+        let inv = to_chip.inverse().expect("inverse");
+        let mut worst = 0.0f32;
+        let mut sum = 0.0f32;
+        for v in 10..70 {
+            for u in 10..70 {
+                let mut acc = [0.0f32; 3];
+                for i in 0..12 {
+                    for j in 0..12 {
+                        let p = inv.apply([
+                            u as f32 + (j as f32 + 0.5) / 12.0 - 0.5,
+                            v as f32 + (i as f32 + 0.5) / 12.0 - 0.5,
+                        ]);
+                        let s = bilinear(&img, p[0], p[1]);
+                        (0..3).for_each(|c| acc[c] += s[c] / 144.0);
+                    }
+                }
+                for c in 0..3 {
+                    worst = worst.max((fast[(v * 80 + u) * 3 + c] - acc[c]).abs());
+                    sum += (fast[(v * 80 + u) * 3 + c] - acc[c]).abs();
+                }
+            }
+        }
+        let mean = sum / (60.0 * 60.0 * 3.0);
+        assert!(
+            worst < 12.0 && mean < 1.5,
+            "largest difference {worst} grey levels, mean {mean}"
+        );
     }
 
     #[test]
