@@ -20,10 +20,14 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Opens the file area under `data_dir`, creating it, and clears stale staging files.
+    /// Opens the media file area under `data_dir`, creating it, and clears stale staging files.
     pub fn open(data_dir: &Path) -> io::Result<FileStore> {
-        let root = data_dir.join("media");
-        let tmp = data_dir.join("tmp");
+        FileStore::open_area(data_dir.join("media"), data_dir.join("tmp"))
+    }
+
+    /// Opens a file area at `root` staging through `tmp` (other families keep their files
+    /// apart with the same durability rules), creating both and clearing stale staging files.
+    pub fn open_area(root: PathBuf, tmp: PathBuf) -> io::Result<FileStore> {
         fs::create_dir_all(&root)?;
         fs::create_dir_all(&tmp)?;
         for entry in fs::read_dir(&tmp)? {
@@ -46,11 +50,9 @@ impl FileStore {
     }
 
     fn abs(&self, rel: &str) -> io::Result<PathBuf> {
-        // Relative paths are built by `rel_path`; refuse anything else defensively.
-        if rel
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-        {
+        // Relative paths are built from UUIDs; refuse anything else defensively (a leading dot
+        // also keeps callers out of a staging directory kept inside the area).
+        if rel.split('/').any(|s| s.is_empty() || s.starts_with('.')) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "bad stored path",
