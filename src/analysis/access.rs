@@ -209,24 +209,7 @@ impl ScopedWrite<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::model::{now_secs, Resolution};
-
-    fn folder(company: Uuid) -> FolderRec {
-        FolderRec {
-            folder_id: Uuid::new_v4(),
-            company_id: company,
-            user_id: Uuid::new_v4(),
-            time_created: now_secs(),
-            time_updated: now_secs(),
-            meta_data: serde_json::json!({}),
-            base_url: "http://h".into(),
-            resolution_endpoint: None,
-            resolution_status: Resolution::Initial,
-            system_resolution: Resolution::Initial,
-            media_ids: vec![],
-            analysis_ids: vec![],
-        }
-    }
+    use crate::analysis::model::fixtures::folder;
 
     #[test]
     fn other_tenants_folders_are_missing_for_reads_lists_and_writes() {

@@ -6,11 +6,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::analysis::face::{Backend, FaceEmbedding, FaceError};
-use crate::analysis::model::{MediaRec, MediaType, Resolution, State};
+use crate::analysis::face::{Backend, FaceEmbedding};
+use crate::analysis::model::{MediaRec, Resolution, State};
 use crate::analysis::outcome::{
-    best_frame, examine_frames, examine_image, failed_media, label, MediaOutcome, MediaSource,
-    Outcome,
+    failed_media, label, subject_embedding, MediaOutcome, MediaSource, Outcome,
 };
 use crate::analysis::rules::Selection;
 use crate::analysis::verdicts;
@@ -44,7 +43,7 @@ pub fn run(
     let mut failures = Vec::new();
     let mut media_out = Vec::new();
     for m in &sel.eligible {
-        match descriptor(backend, source, m, p) {
+        match subject_embedding(backend, source, m, p.sample_frames) {
             Ok(e) => embeddings.push((m, e)),
             Err(reason) => {
                 failures.push(format!("{}: {reason}", label(m)));
@@ -107,34 +106,6 @@ pub fn run(
         media: media_out,
         error_message: None,
         source_media,
-    }
-}
-
-fn descriptor(
-    backend: &dyn Backend,
-    source: &dyn MediaSource,
-    m: &MediaRec,
-    p: &BiometryParams,
-) -> Result<FaceEmbedding, String> {
-    let bytes = source.bytes(m)?;
-    let face = match m.media_type {
-        MediaType::Image => {
-            let f = examine_image(backend, &bytes).map_err(|e| e.to_string())?;
-            f.face
-        }
-        MediaType::Video | MediaType::ShotsSet => {
-            let frames = examine_frames(backend, &bytes, m.media_type, p.sample_frames)
-                .map_err(|e| e.to_string())?;
-            match best_frame(&frames) {
-                Some(f) => f.face.clone(),
-                None => Err(FaceError::NoFace),
-            }
-        }
-    };
-    match face {
-        Ok(f) => Ok(f.embedding),
-        Err(FaceError::NoFace) => Err("no face found".into()),
-        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -287,3 +287,62 @@ mod tests {
         );
     }
 }
+
+/// Records for unit tests of the flow and of the families that read it.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use uuid::Uuid;
+
+    use super::{
+        now_secs, AnalysisRec, AnalysisType, FolderRec, MediaType, Resolution, ResultMedia, State,
+    };
+
+    /// An empty folder of `company`.
+    pub fn folder(company: Uuid) -> FolderRec {
+        FolderRec {
+            folder_id: Uuid::new_v4(),
+            company_id: company,
+            user_id: Uuid::new_v4(),
+            time_created: now_secs(),
+            time_updated: now_secs(),
+            meta_data: serde_json::json!({}),
+            base_url: "http://h".into(),
+            resolution_endpoint: None,
+            resolution_status: Resolution::Initial,
+            system_resolution: Resolution::Initial,
+            media_ids: vec![],
+            analysis_ids: vec![],
+        }
+    }
+
+    /// A COLLECTION analysis in `state` whose one result names `person`.
+    pub fn collection_analysis(state: State, person: Option<Uuid>) -> AnalysisRec {
+        AnalysisRec {
+            analysis_id: Uuid::new_v4(),
+            folder_id: Uuid::new_v4(),
+            company_id: Uuid::new_v4(),
+            group_id: Uuid::new_v4(),
+            analysis_type: AnalysisType::Collection,
+            state,
+            resolution_status: Resolution::Declined,
+            requested_media: vec![],
+            source_media: vec![],
+            params: serde_json::json!({}),
+            meta_data: serde_json::json!({}),
+            results_data: serde_json::json!({}),
+            results_media: vec![ResultMedia {
+                result_media_id: Uuid::new_v4(),
+                source_media_id: Uuid::new_v4(),
+                media_type: MediaType::Image,
+                resolution_status: Resolution::Declined,
+                results_data: serde_json::json!({}),
+                output_images: vec![],
+                person_id: person,
+            }],
+            error_message: None,
+            resolution_endpoint: None,
+            time_created: now_secs(),
+            time_updated: now_secs(),
+        }
+    }
+}

@@ -6,7 +6,7 @@ use image::RgbImage;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::analysis::face::{Backend, FaceError, FaceObs};
+use crate::analysis::face::{Backend, FaceEmbedding, FaceError, FaceObs};
 use crate::analysis::model::{MediaRec, MediaType, Resolution, State};
 
 /// Gives the bytes of a media (from the file store, or from memory in instant mode).
@@ -133,4 +133,36 @@ pub fn encode_jpeg(img: &RgbImage) -> Result<Vec<u8>, String> {
 /// Short description of a media for error messages.
 pub fn label(m: &MediaRec) -> String {
     format!("media {} ({})", m.media_id, m.original_name)
+}
+
+/// The subject's descriptor of a media: of the photo, or of the best frame of a video or shot
+/// set (the frame with the best face quality among `sample_frames` evenly spread ones). The
+/// error is the reason the client reads.
+pub fn subject_embedding(
+    backend: &dyn Backend,
+    source: &dyn MediaSource,
+    m: &MediaRec,
+    sample_frames: usize,
+) -> Result<FaceEmbedding, String> {
+    let bytes = source.bytes(m)?;
+    let face = match m.media_type {
+        MediaType::Image => {
+            examine_image(backend, &bytes)
+                .map_err(|e| e.to_string())?
+                .face
+        }
+        MediaType::Video | MediaType::ShotsSet => {
+            let frames = examine_frames(backend, &bytes, m.media_type, sample_frames)
+                .map_err(|e| e.to_string())?;
+            match best_frame(&frames) {
+                Some(f) => f.face.clone(),
+                None => Err(FaceError::NoFace),
+            }
+        }
+    };
+    match face {
+        Ok(f) => Ok(f.embedding),
+        Err(FaceError::NoFace) => Err("no face found".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }

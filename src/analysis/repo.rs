@@ -310,24 +310,7 @@ pub fn analyses_holding_person(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::model::{now_secs, Resolution};
-
-    fn folder(company: Uuid) -> FolderRec {
-        FolderRec {
-            folder_id: Uuid::new_v4(),
-            company_id: company,
-            user_id: Uuid::new_v4(),
-            time_created: now_secs(),
-            time_updated: now_secs(),
-            meta_data: serde_json::json!({}),
-            base_url: "http://h".into(),
-            resolution_endpoint: None,
-            resolution_status: Resolution::Initial,
-            system_resolution: Resolution::Initial,
-            media_ids: vec![],
-            analysis_ids: vec![],
-        }
-    }
+    use crate::analysis::model::fixtures::{collection_analysis, folder};
 
     #[test]
     fn folders_round_trip_and_are_listed_per_company() {
@@ -350,40 +333,6 @@ mod tests {
         txn.commit().expect("commit");
         assert!(get::<FolderRec>(&db, fa.folder_id).expect("get").is_none());
         assert!(folder_ids(&db, Some(a)).expect("ids").is_empty());
-    }
-
-    fn collection_analysis(
-        state: crate::analysis::model::State,
-        person: Option<Uuid>,
-    ) -> AnalysisRec {
-        use crate::analysis::model::{AnalysisType, MediaType, ResultMedia};
-        AnalysisRec {
-            analysis_id: Uuid::new_v4(),
-            folder_id: Uuid::new_v4(),
-            company_id: Uuid::new_v4(),
-            group_id: Uuid::new_v4(),
-            analysis_type: AnalysisType::Collection,
-            state,
-            resolution_status: Resolution::Processing,
-            requested_media: vec![],
-            source_media: vec![],
-            params: serde_json::json!({}),
-            meta_data: serde_json::json!({}),
-            results_data: serde_json::json!({}),
-            results_media: vec![ResultMedia {
-                result_media_id: Uuid::new_v4(),
-                source_media_id: Uuid::new_v4(),
-                media_type: MediaType::Image,
-                resolution_status: Resolution::Declined,
-                results_data: serde_json::json!({}),
-                output_images: vec![],
-                person_id: person,
-            }],
-            error_message: None,
-            resolution_endpoint: None,
-            time_created: now_secs(),
-            time_updated: now_secs(),
-        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::accounts::principal::{Principal, Role};
 use crate::accounts::tenant::Scope;
 use crate::api::error::ApiError;
+use crate::api::folders::base_url;
 use crate::app::App;
 use crate::collections::enrol::EnrolError;
 use crate::collections::model::{CollectionRec, PersonImageRec, PersonRec};
@@ -150,23 +151,6 @@ fn require_manager(p: &Principal, company: Uuid) -> Result<(), ApiError> {
 fn parse_id(s: &str, what: &str) -> Result<Uuid, ApiError> {
     s.parse()
         .map_err(|_| ApiError::not_found(format!("{what} {s} not found")))
-}
-
-fn base_url(ctx: &Ctx) -> String {
-    if let Some(u) = &ctx.app.config.server.public_url {
-        return u.trim_end_matches('/').to_string();
-    }
-    let scheme = if ctx.app.config.server.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let host = ctx
-        .header("host")
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
-        .map(str::to_string)
-        .unwrap_or_else(|| ctx.app.config.server.listen.to_string());
-    format!("{scheme}://{host}")
 }
 
 fn collection_json(c: &CollectionRec, persons: usize) -> Value {

@@ -19,13 +19,10 @@
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::analysis::face::{Backend, FaceEmbedding, FaceError};
-use crate::analysis::model::{
-    AnalysisRec, AnalysisType, FolderRec, MediaRec, MediaType, Resolution, State,
-};
+use crate::analysis::face::{Backend, FaceEmbedding};
+use crate::analysis::model::{AnalysisRec, AnalysisType, FolderRec, MediaRec, Resolution, State};
 use crate::analysis::outcome::{
-    best_frame, examine_frames, examine_image, failed_media, label, MediaOutcome, MediaSource,
-    Outcome,
+    failed_media, label, subject_embedding, MediaOutcome, MediaSource, Outcome,
 };
 use crate::analysis::rules;
 use crate::app::App;
@@ -82,35 +79,6 @@ impl CollectionParams {
             threshold,
             decision_count: decision_count.max(1),
         })
-    }
-}
-
-fn probe(
-    backend: &dyn Backend,
-    source: &dyn MediaSource,
-    m: &MediaRec,
-    sample_frames: usize,
-) -> Result<FaceEmbedding, String> {
-    let bytes = source.bytes(m)?;
-    let face = match m.media_type {
-        MediaType::Image => {
-            examine_image(backend, &bytes)
-                .map_err(|e| e.to_string())?
-                .face
-        }
-        MediaType::Video | MediaType::ShotsSet => {
-            let frames = examine_frames(backend, &bytes, m.media_type, sample_frames)
-                .map_err(|e| e.to_string())?;
-            match best_frame(&frames) {
-                Some(f) => f.face.clone(),
-                None => Err(FaceError::NoFace),
-            }
-        }
-    };
-    match face {
-        Ok(f) => Ok(f.embedding),
-        Err(FaceError::NoFace) => Err("no face found".into()),
-        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -179,7 +147,7 @@ pub fn run(
     // Shared: person deletion waits until the hits below are recorded.
     let _guard = cols.match_guard.read().unwrap_or_else(|e| e.into_inner());
     for m in &sel.eligible {
-        let emb = match probe(backend, source, m, app.config.analysis.sample_frames) {
+        let emb = match subject_embedding(backend, source, m, app.config.analysis.sample_frames) {
             Ok(e) => e,
             Err(reason) => {
                 failures.push(format!("{}: {reason}", label(m)));

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::analysis::model::{
-    now_secs, AnalysisRec, AnalysisType, MediaType, Resolution, ResultMedia, State,
-};
+use crate::analysis::model::fixtures::collection_analysis;
+use crate::analysis::model::{AnalysisRec, State};
 use crate::collections::enrol::{EnrolError, Enrolled, Enroller, Refusal};
 use crate::collections::model::TemplateRec;
 use crate::collections::search::ModelKey;
@@ -140,36 +139,6 @@ fn a_model_change_re_enrols_from_the_stored_images_and_never_compares_across_mod
     let (_, cols, n, re, failed) = open(dir.path(), "3", true);
     assert_eq!((n, re, failed), (0, 0, 2));
     assert_eq!(cols.index.total(), 0);
-}
-
-fn collection_analysis(state: State, person: Option<Uuid>) -> AnalysisRec {
-    AnalysisRec {
-        analysis_id: Uuid::new_v4(),
-        folder_id: Uuid::new_v4(),
-        company_id: Uuid::new_v4(),
-        group_id: Uuid::new_v4(),
-        analysis_type: AnalysisType::Collection,
-        state,
-        resolution_status: Resolution::Declined,
-        requested_media: vec![],
-        source_media: vec![],
-        params: json!({}),
-        meta_data: json!({}),
-        results_data: json!({}),
-        results_media: vec![ResultMedia {
-            result_media_id: Uuid::new_v4(),
-            source_media_id: Uuid::new_v4(),
-            media_type: MediaType::Image,
-            resolution_status: Resolution::Declined,
-            results_data: json!({}),
-            output_images: vec![],
-            person_id: person,
-        }],
-        error_message: None,
-        resolution_endpoint: None,
-        time_created: now_secs(),
-        time_updated: now_secs(),
-    }
 }
 
 fn put_analysis(store: &Store, a: &AnalysisRec) {
