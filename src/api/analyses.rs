@@ -358,16 +358,9 @@ async fn list_all(ctx: Ctx) -> HandlerResult {
     let flow = scoped(&ctx.app, &p);
     let q = ListQuery::parse(&ctx)?;
     let filter = AnalysisFilter::parse(&ctx);
-    let folder_ids = id_set(&ctx, "folder_id")?;
     let mut folders = HashMap::new();
     let mut matched = Vec::new();
-    for f in flow.folders()? {
-        if folder_ids
-            .as_ref()
-            .is_some_and(|s| !s.contains(&f.folder_id))
-        {
-            continue;
-        }
+    for f in folders_asked(&ctx, &flow)? {
         for a in flow.analyses_of(&f)? {
             if filter.matches(&a) && q.matches(a.time_created, a.time_updated, &a.meta_data) {
                 matched.push(a);
@@ -384,6 +377,16 @@ async fn list_all(ctx: Ctx) -> HandlerResult {
         items.extend(render(&flow, &ctx, std::slice::from_ref(a), folder)?);
     }
     Ok(json_resp(StatusCode::OK, &q.answer(items, total)))
+}
+
+/// The caller's folders, limited to the `folder_id` query values when there are any.
+pub fn folders_asked(ctx: &Ctx, flow: &ScopedFlow<'_>) -> Result<Vec<FolderRec>, ApiError> {
+    let only = id_set(ctx, "folder_id")?;
+    let mut folders = flow.folders()?;
+    if let Some(ids) = only {
+        folders.retain(|f| ids.contains(&f.folder_id));
+    }
+    Ok(folders)
 }
 
 /// A query parameter holding UUIDs (repeatable, comma lists); `None` when absent.

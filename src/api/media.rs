@@ -10,7 +10,7 @@ use crate::accounts::tenant::Scope;
 use crate::analysis::access::ScopedFlow;
 use crate::analysis::model::{now_secs, FileRec, FolderRec, MediaRec};
 use crate::analysis::view::{self, Files};
-use crate::api::analyses::id_set;
+use crate::api::analyses::folders_asked;
 use crate::api::error::ApiError;
 use crate::api::folders::{base_url, json_resp, parse_id, require_deleter, require_writer, scoped};
 use crate::api::list_query::ListQuery;
@@ -37,19 +37,12 @@ async fn list(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let flow = scoped(&ctx.app, &p);
     let q = ListQuery::parse(&ctx)?;
-    let folder_ids = id_set(&ctx, "folder_id")?;
     let media_type = ctx
         .query_value("media_type")
         .map(|t| t.trim().to_ascii_uppercase());
     let tag = ctx.query_value("tag").or_else(|| ctx.query_value("tags"));
     let mut matched = Vec::new();
-    for f in flow.folders()? {
-        if folder_ids
-            .as_ref()
-            .is_some_and(|s| !s.contains(&f.folder_id))
-        {
-            continue;
-        }
+    for f in folders_asked(&ctx, &flow)? {
         for m in flow.media_of(&f)? {
             let keep = q.matches(m.time_created, m.time_updated, &m.meta_data)
                 && media_type
