@@ -73,6 +73,25 @@ pub trait CompanyOwned {
     fn owner_company(&self) -> Uuid;
 }
 
+/// A borrowed record belongs where the record does (scope checks run on lists of references).
+impl<T: CompanyOwned> CompanyOwned for &T {
+    fn owner_company(&self) -> Uuid {
+        (**self).owner_company()
+    }
+}
+
+/// `CompanyOwned` for record structs whose `company_id` field names the owner.
+macro_rules! company_owned_by_field {
+    ($($t:ty),*) => {$(
+        impl $crate::accounts::tenant::CompanyOwned for $t {
+            fn owner_company(&self) -> uuid::Uuid {
+                self.company_id
+            }
+        }
+    )*};
+}
+pub(crate) use company_owned_by_field;
+
 /// What a principal may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {

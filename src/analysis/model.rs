@@ -6,8 +6,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::accounts::tenant::CompanyOwned;
-
 /// Current UNIX time in seconds (float, as the Oz API emits timestamps).
 pub fn now_secs() -> f64 {
     std::time::SystemTime::now()
@@ -243,22 +241,7 @@ pub struct OutboxRec {
     pub last_error: Option<String>,
 }
 
-macro_rules! company_owned {
-    ($($t:ty),*) => {$(
-        impl CompanyOwned for $t {
-            fn owner_company(&self) -> Uuid {
-                self.company_id
-            }
-        }
-        impl CompanyOwned for &$t {
-            fn owner_company(&self) -> Uuid {
-                self.company_id
-            }
-        }
-    )*};
-}
-
-company_owned!(FolderRec, MediaRec, FileRec, AnalysisRec);
+crate::accounts::tenant::company_owned_by_field!(FolderRec, MediaRec, FileRec, AnalysisRec);
 
 #[cfg(test)]
 mod tests {
