@@ -281,28 +281,22 @@ impl Default for VisionConfig {
     }
 }
 
-/// Video and shot-set decoding limits (see `media::FrameLimits`, built from this section).
+/// Video and shot-set decoding limits (see `media::FrameLimits`, built from this section with
+/// `analysis.max_video_frames`, `analysis.sample_frames` and the `[limits]` file and ZIP bounds,
+/// which are not repeated here).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaConfig {
     /// Longest accepted video, seconds.
     pub max_duration_secs: f64,
-    /// Most frames a video's index may list.
-    pub max_indexed_frames: usize,
     /// Most frames decoded per video (sampled frames and the frames they depend on).
     pub max_frames_decoded: usize,
     /// Widest accepted video/shot picture, pixels.
     pub max_width: u32,
     /// Tallest accepted video/shot picture, pixels.
     pub max_height: u32,
-    /// Frames sampled evenly from a video or shot set.
-    pub sample_count: usize,
     /// Wall-clock budget for decoding one upload, seconds.
     pub max_decode_secs: u64,
-    /// Most entries in a shot-set ZIP.
-    pub max_zip_entries: usize,
-    /// Most bytes inflated from one shot-set ZIP.
-    pub max_zip_inflated_bytes: u64,
     /// Assumed seconds between shots of a shot set (a ZIP carries no timing).
     pub shot_interval_secs: f64,
 }
@@ -311,14 +305,10 @@ impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
             max_duration_secs: 60.0,
-            max_indexed_frames: 20_000,
             max_frames_decoded: 900,
             max_width: 1920,
             max_height: 1920,
-            sample_count: 12,
             max_decode_secs: 30,
-            max_zip_entries: 256,
-            max_zip_inflated_bytes: 128 * 1024 * 1024,
             shot_interval_secs: 0.1,
         }
     }

@@ -398,3 +398,29 @@ fn video_of_a_moving_photo_does_not_pass_quality() {
         assert!(rm["results_data"]["error"].is_string(), "{done}");
     }
 }
+
+/// The `[media]` decoding limits reach the analyses: with `media.max_width` below the clip's
+/// 320 px, QUALITY FAILS with the limit's reason instead of decoding it.
+#[test]
+fn media_decoding_limits_from_the_config_apply_to_analyses() {
+    let srv = TestServer::start_with(&[("FACELITE_MEDIA_MAX_WIDTH", "200")], &[]);
+    let admin = srv.admin_token();
+    let (_, t) = company_user(&srv, &admin, "limits", "CLIENT");
+    let clip = data("media/h264_high.mp4");
+    let f = form(
+        &[("video1", "clip.mp4", &clip, &["video_selfie"])],
+        json!({}),
+    );
+    let r = srv.post_multipart("/api/folders/", Some(&t), &f);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    let fid = v["folder_id"].as_str().expect("id");
+    let a = start(&srv, &t, fid, json!({"analyses": [{"type": "quality"}]}));
+    let done = wait_analysis(&srv, &t, a[0]["analysis_id"].as_str().expect("id"), 120);
+    assert_eq!(done["state"], "FAILED", "{done}");
+    let reason = done["results_media"][0]["results_data"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.contains("320"), "{done}");
+}

@@ -15,10 +15,8 @@ use crate::vision::{calibrate, Embedding, Engine, Face, VisionError};
 pub struct VisionBackend {
     engine: Arc<Engine>,
     max_pixels: u64,
-    max_file_bytes: usize,
-    max_video_frames: usize,
-    max_zip_entries: usize,
-    max_zip_inflated_bytes: u64,
+    /// The configured frame limits; each call sets its sample count.
+    frames: FrameLimits,
 }
 
 impl VisionBackend {
@@ -27,10 +25,7 @@ impl VisionBackend {
         VisionBackend {
             engine,
             max_pixels: config.limits.max_image_pixels,
-            max_file_bytes: config.limits.max_file_bytes,
-            max_video_frames: config.analysis.max_video_frames,
-            max_zip_entries: config.limits.max_zip_entries,
-            max_zip_inflated_bytes: config.limits.max_zip_inflated_bytes,
+            frames: FrameLimits::from_config(config),
         }
     }
 }
@@ -38,12 +33,8 @@ impl VisionBackend {
 impl VisionBackend {
     fn limits(&self, count: usize, still: bool) -> FrameLimits {
         let mut l = FrameLimits {
-            max_file_bytes: self.max_file_bytes,
-            max_indexed_frames: self.max_video_frames.max(1),
             sample_count: count.max(1),
-            max_zip_entries: self.max_zip_entries,
-            max_zip_inflated_bytes: self.max_zip_inflated_bytes,
-            ..FrameLimits::default()
+            ..self.frames.clone()
         };
         if still {
             // Phone photos are larger than video frames; their pixel count was bounded by

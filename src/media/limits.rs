@@ -36,30 +36,28 @@ pub struct FrameLimits {
 }
 
 impl Default for FrameLimits {
-    /// The defaults of the `[media]` and `[limits]` config sections.
+    /// The limits of the default configuration.
     fn default() -> Self {
-        FrameLimits::from_config(
-            &crate::config::MediaConfig::default(),
-            crate::config::LimitsConfig::default().max_body_bytes,
-        )
+        FrameLimits::from_config(&crate::config::Config::default())
     }
 }
 
 impl FrameLimits {
-    /// Limits from the `[media]` config section; the file-size bound is the request body
-    /// limit, since an upload can be no larger than its request.
-    pub fn from_config(media: &crate::config::MediaConfig, max_file_bytes: usize) -> Self {
+    /// The limits a configuration sets: `[media]` for decoding, `[limits]` for the file and the
+    /// shot-set archive, `[analysis]` for the frame index and the sample size.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let media = &config.media;
         FrameLimits {
-            max_file_bytes,
+            max_file_bytes: config.limits.max_file_bytes,
             max_duration_secs: media.max_duration_secs,
-            max_indexed_frames: media.max_indexed_frames,
+            max_indexed_frames: config.analysis.max_video_frames.max(1),
             max_frames_decoded: media.max_frames_decoded,
             max_width: media.max_width,
             max_height: media.max_height,
-            sample_count: media.sample_count,
+            sample_count: config.analysis.sample_frames.max(1),
             max_decode_time: Duration::from_secs(media.max_decode_secs),
-            max_zip_entries: media.max_zip_entries,
-            max_zip_inflated_bytes: media.max_zip_inflated_bytes,
+            max_zip_entries: config.limits.max_zip_entries,
+            max_zip_inflated_bytes: config.limits.max_zip_inflated_bytes,
             shot_interval_secs: media.shot_interval_secs,
         }
     }
