@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use crate::accounts::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::store::Store;
@@ -18,4 +20,44 @@ pub struct App {
     pub login_throttle: LoginThrottle,
     /// Collections (1:N): search index, person image files, enrolment.
     pub collections: crate::collections::Collections,
+    /// Bounds the inference that requests run themselves (Lite, person enrolment).
+    pub inference: InferenceGate,
+}
+
+/// Runs request-driven decoding and inference on tokio's blocking pool, at most one job per
+/// inference thread (`vision.threads`, 0 = cores) at a time: bursts queue instead of
+/// oversubscribing the CPU (and memory), and the runtime threads stay free for I/O. Analyses
+/// have their own bounded worker pool.
+pub struct InferenceGate {
+    slots: Semaphore,
+}
+
+impl InferenceGate {
+    /// A gate with the configured number of slots.
+    pub fn new(config: &Config) -> InferenceGate {
+        let n = match config.vision.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        InferenceGate {
+            slots: Semaphore::new(n),
+        }
+    }
+
+    /// Waits for a slot, then runs `f` on the blocking pool. `Err` carries why it could not
+    /// run to completion (the job panicked or the gate was closed).
+    pub async fn run<T, F>(&self, f: F) -> Result<T, String>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| "inference gate closed".to_string())?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| format!("inference task failed: {e}"))
+    }
 }

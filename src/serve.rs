@@ -89,7 +89,9 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
     ));
     let flow = crate::analysis::Flow::new(&config, crate::store::raw::db(&store), backend)
         .map_err(|e| ServeError::Store(e.to_string()))?;
+    let inference = crate::app::InferenceGate::new(&config);
     let app = Arc::new(App {
+        inference,
         config,
         store,
         vision,

@@ -340,9 +340,12 @@ async fn read_images(ctx: &mut Ctx) -> Result<(Vec<NewImage>, Value), ApiError> 
     let body = ctx.take_body()?;
     let up = upload::parse(body, &ct, &limits).await?;
     let app = ctx.app.clone();
-    let images = tokio::task::spawn_blocking(move || enrol_all(&app, up.images))
+    let images = ctx
+        .app
+        .inference
+        .run(move || enrol_all(&app, up.images))
         .await
-        .map_err(|_| ApiError::internal("enrolment was interrupted"))??;
+        .map_err(|e| ApiError::internal(format!("enrolment was interrupted: {e}")))??;
     Ok((images, up.meta_data))
 }
 

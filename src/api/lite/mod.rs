@@ -12,10 +12,9 @@ mod input;
 mod liveness;
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use http::{Method, Response};
-use tokio::sync::Semaphore;
 
 use crate::api::error::ApiError;
 use crate::handler;
@@ -167,30 +166,18 @@ async fn wrong_method(ctx: Ctx) -> HandlerResult {
     .await
 }
 
-/// Runs decoding and inference on tokio's blocking pool, at most one job per inference
-/// thread at a time (`vision.threads`, 0 = cores), so Lite bursts queue instead of
-/// oversubscribing the CPU and the runtime threads stay free for I/O.
+/// Runs decoding and inference through the shared inference gate (`App::inference`).
 async fn offload<T, F>(ctx: &Ctx, f: F) -> Result<T, LiteError>
 where
     F: FnOnce(&Engine) -> Result<T, LiteError> + Send + 'static,
     T: Send + 'static,
 {
-    static GATE: OnceLock<Semaphore> = OnceLock::new();
-    let gate = GATE.get_or_init(|| {
-        let n = match ctx.app.config.vision.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        Semaphore::new(n)
-    });
-    let _permit = gate
-        .acquire()
-        .await
-        .map_err(|_| LiteError::new(Kind::Internal, "inference gate closed"))?;
     let engine = Arc::clone(&ctx.app.vision);
-    tokio::task::spawn_blocking(move || f(&engine))
+    ctx.app
+        .inference
+        .run(move || f(&engine))
         .await
-        .map_err(|e| LiteError::new(Kind::Internal, format!("inference task failed: {e}")))?
+        .map_err(|e| LiteError::new(Kind::Internal, e))?
 }
 
 /// A JSON 200 response.
