@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use facelite::analysis::backend::VisionBackend;
-use facelite::analysis::face::Backend;
 use facelite::analysis::model::MediaType;
 use facelite::analysis::outcome::examine_frames;
-use facelite::analysis::video_liveness::{assess, FrameObs, Liveness};
+use facelite::analysis::quality;
+use facelite::analysis::video_liveness::{assess, Liveness};
 use facelite::config::Config;
 use facelite::vision::Engine;
 use serde_json::Value;
@@ -21,23 +21,7 @@ fn assess_clip(backend: &VisionBackend, name: &str) -> Liveness {
     let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let sample = Config::default().analysis.sample_frames;
     let frames = examine_frames(backend, &bytes, MediaType::Video, sample).expect("frames");
-    let obs: Vec<FrameObs> = frames
-        .iter()
-        .map(|f| match &f.face {
-            Ok(face) => FrameObs {
-                index: f.index,
-                face_count: face.face_count,
-                eye_distance: face.eye_distance(),
-                mesh: backend.mesh(&f.image, face).unwrap_or_default(),
-            },
-            Err(_) => FrameObs {
-                index: f.index,
-                face_count: 0,
-                eye_distance: 0.0,
-                mesh: Vec::new(),
-            },
-        })
-        .collect();
+    let (obs, _) = quality::observe(backend, &frames);
     assess(&obs)
 }
 

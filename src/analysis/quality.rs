@@ -17,8 +17,8 @@ use serde_json::{json, Map, Value};
 use crate::analysis::face::{Backend, FaceError};
 use crate::analysis::model::{MediaRec, MediaType, Resolution, State};
 use crate::analysis::outcome::{
-    best_frame, encode_jpeg, examine_frames, examine_image, failed_media, label, MediaOutcome,
-    MediaSource, Outcome,
+    best_frame, encode_jpeg, examine_frames, examine_image, failed_media, label, ExaminedFrame,
+    MediaOutcome, MediaSource, Outcome,
 };
 use crate::analysis::rules::Selection;
 use crate::analysis::verdicts;
@@ -144,21 +144,16 @@ fn still(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) -
     }
 }
 
-fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) -> MediaOutcome {
-    let requested = Gesture::from_tags(&m.tags);
-    // A blink is shorter than the gap between a dozen evenly spread samples: read densely.
-    let count = if requested.contains(&Gesture::Blink) {
-        p.sample_frames.max(gestures::BLINK_SAMPLE_FRAMES)
-    } else {
-        p.sample_frames
-    };
-    let frames = match examine_frames(backend, bytes, m.media_type, count) {
-        Ok(f) => f,
-        Err(e) => return failed_media(m, &e.to_string()),
-    };
+/// What the liveness and gesture checks see of each examined frame: the subject's dense
+/// landmarks and eye distance, and its FaceMesh measures and relative size (empty for frames
+/// without a face).
+pub fn observe(
+    backend: &dyn Backend,
+    frames: &[ExaminedFrame],
+) -> (Vec<FrameObs>, Vec<GestureFrame>) {
     let mut obs = Vec::with_capacity(frames.len());
     let mut gframes = Vec::with_capacity(frames.len());
-    for f in &frames {
+    for f in frames {
         let (o, g) = match &f.face {
             Ok(face) => {
                 let (mesh, measures) = backend.mesh_measured(&f.image, face).unwrap_or_default();
@@ -193,6 +188,22 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
         obs.push(o);
         gframes.push(g);
     }
+    (obs, gframes)
+}
+
+fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) -> MediaOutcome {
+    let requested = Gesture::from_tags(&m.tags);
+    // A blink is shorter than the gap between a dozen evenly spread samples: read densely.
+    let count = if requested.contains(&Gesture::Blink) {
+        p.sample_frames.max(gestures::BLINK_SAMPLE_FRAMES)
+    } else {
+        p.sample_frames
+    };
+    let frames = match examine_frames(backend, bytes, m.media_type, count) {
+        Ok(f) => f,
+        Err(e) => return failed_media(m, &e.to_string()),
+    };
+    let (obs, gframes) = observe(backend, &frames);
     match video_liveness::assess(&obs) {
         Liveness::Unjudged { reason, cues } => {
             let mut o = failed_media(m, &reason);
