@@ -3,7 +3,7 @@
 
 use image::RgbImage;
 
-use super::resize::{padded_tensor, put, Layout, Normalize};
+use super::resize::{box_reduce, padded_tensor, put, Layout, Normalize};
 
 /// 2-D affine map `(x, y) -> (a*x + b*y + c, d*x + e*y + f)`, stored as `[a, b, c, d, e, f]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -227,30 +227,7 @@ fn box_reduce_region(
     if sw == 0 || sh == 0 {
         return None;
     }
-    let raw = img.as_raw();
-    let stride = img.width() as usize * 3;
-    let mut small = RgbImage::new(sw, sh);
-    let mut row = vec![0u32; sw as usize * 3];
-    let area = k * k;
-    for sy in 0..sh {
-        row.fill(0);
-        for dy in 0..k {
-            let y = (y0 + sy * k + dy) as usize;
-            let line = &raw[y * stride + x0 as usize * 3..];
-            for (sx, acc) in row.chunks_exact_mut(3).enumerate() {
-                let px = &line[sx * k as usize * 3..(sx + 1) * k as usize * 3];
-                for p in px.chunks_exact(3) {
-                    acc[0] += u32::from(p[0]);
-                    acc[1] += u32::from(p[1]);
-                    acc[2] += u32::from(p[2]);
-                }
-            }
-        }
-        for (sx, acc) in row.chunks_exact(3).enumerate() {
-            let q = |v: u32| ((v + area / 2) / area) as u8;
-            small.put_pixel(sx as u32, sy, image::Rgb([q(acc[0]), q(acc[1]), q(acc[2])]));
-        }
-    }
+    let small = box_reduce(img, [x0, y0, sw * k, sh * k], k);
     // Reduced pixel i covers image pixels x0 + i*k .. x0 + (i+1)*k - 1, centred at
     // x0 + i*k + (k-1)/2: image x -> (x - x0 - (k-1)/2) / k.
     let kf = k as f32;
