@@ -7,80 +7,16 @@
 //! `centerface`, `facemesh`, `recognition`. 20 flat samples after warm-up; criterion's median
 //! lands in `target/criterion/models_raw_<n>t/<model>/new/estimates.json`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-// Linked for its global allocator (src/alloc.rs), so the models run as they do in the binary.
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+// Linked for its global allocator (src/alloc.rs), so the models run as they do in the binary.
 use facelite as _;
-use serde_json::Value;
+#[path = "support/raw_models.rs"]
+mod raw_models;
+use raw_models::{fixture, plan, MODELS};
 use tract_linalg::multithread::{set_default_executor, Executor};
 use tract_onnx::prelude::*;
-
-type Plan = TypedSimplePlan;
-
-const MODELS: [(&str, &str); 3] = [
-    ("centerface", "centerface.onnx"),
-    ("facemesh", "human-facemesh.onnx"),
-    ("recognition", "faceapi-recognition.onnx"),
-];
-
-fn parity_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/parity")
-}
-
-fn fixture(model: &str) -> (Vec<usize>, Tensor) {
-    let text = std::fs::read_to_string(parity_dir().join("index.json")).expect("index.json");
-    let index: Value = serde_json::from_str(&text).expect("parse index.json");
-    let e = index["models"]
-        .as_array()
-        .expect("models")
-        .iter()
-        .find(|m| m["model"] == model)
-        .expect("model in index")
-        .clone();
-    let shape: Vec<usize> = e["shape"]
-        .as_array()
-        .expect("shape")
-        .iter()
-        .map(|d| d.as_u64().expect("dim") as usize)
-        .collect();
-    let img = image::open(parity_dir().join(e["input_png"].as_str().expect("png")))
-        .expect("decode png")
-        .to_rgb8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let scale = e["scale"].as_f64().expect("scale") as f32;
-    let nchw = e["layout"] == "NCHW";
-    let mut data = vec![0f32; 3 * w * h];
-    for (x, y, p) in img.enumerate_pixels() {
-        let (x, y) = (x as usize, y as usize);
-        for c in 0..3 {
-            let i = if nchw {
-                c * h * w + y * w + x
-            } else {
-                (y * w + x) * 3 + c
-            };
-            data[i] = f32::from(p.0[c]) * scale;
-        }
-    }
-    let t = Tensor::from_shape(&shape, &data).expect("tensor");
-    (shape, t)
-}
-
-fn plan(file: &str, shape: &[usize]) -> Arc<Plan> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(file);
-    tract_onnx::onnx()
-        .model_for_path(path)
-        .expect("load")
-        .with_input_fact(0, f32::fact(shape).into())
-        .expect("fact")
-        .into_optimized()
-        .expect("optimise")
-        .into_runnable()
-        .expect("runnable")
-}
 
 fn bench_group(c: &mut Criterion, threads: usize) {
     let executor = if threads > 1 {
