@@ -3,14 +3,16 @@
 //! Fixtures in `tests/data/parity/` come from `make_parity.py` (onnxruntime 1.32.0): per
 //! model a lossless PNG at exactly the model's input size, onnxruntime's outputs as raw
 //! little-endian f32 files, and `index.json` (input name, layout, shape, normalisation,
-//! outputs, tolerance). This test loads each `models/*.onnx` with tract-onnx directly (input
-//! fact pinned to the fixture shape, `into_optimized().into_runnable()`), feeds the PNG
+//! outputs, tolerance). This test loads each `models/*.onnx` and builds the plan the engine
+//! runs (`vision::model::Parsed::plan`: input pinned to the fixture shape, tract's
+//! optimisations and our graph rewrites), feeds the PNG
 //! pixels normalised exactly as the index says, and checks every output element:
 //! `|tract - ort| <= rel_tol * max(1, max|ref|)` with `rel_tol = 1e-4` from the index.
 //! The worst difference seen per output is printed (`cargo test --test model_parity -- --nocapture`).
 
 use std::path::{Path, PathBuf};
 
+use facelite::vision::model::Parsed;
 use serde_json::Value;
 use tract_onnx::prelude::*;
 
@@ -96,19 +98,20 @@ fn read_f32(path: &Path) -> Vec<f32> {
         .collect()
 }
 
+/// The plan the engine builds for `model` at `shape`.
+fn engine_plan(model: &str, shape: &[usize]) -> facelite::vision::model::Plan {
+    let bytes = std::fs::read(root().join("models").join(model)).expect("read model");
+    Parsed::new(model, &bytes)
+        .expect("parse model")
+        .plan(shape)
+        .expect("optimise")
+}
+
 fn check_model(model: &str) {
     let e = entry(model);
     let rel_tol = index()["rel_tol"].as_f64().expect("rel_tol");
     let shape = usizes(&e["shape"]);
-    let plan = tract_onnx::onnx()
-        .model_for_path(root().join("models").join(model))
-        .expect("load model")
-        .with_input_fact(0, f32::fact(&shape).into())
-        .expect("pin input fact")
-        .into_optimized()
-        .expect("optimise")
-        .into_runnable()
-        .expect("runnable");
+    let plan = engine_plan(model, &shape);
     let outputs = plan.run(tvec!(input_tensor(&e).into())).expect("run");
     let refs = e["outputs"].as_array().expect("outputs");
     assert_eq!(outputs.len(), refs.len(), "{model}: output count");
@@ -136,6 +139,22 @@ fn check_model(model: &str) {
             "{model} {name}: max |diff| {worst:e} > tolerance {tol:e}"
         );
     }
+}
+
+#[test]
+fn centerface_stride_two_depthwise_convolutions_are_rewritten() {
+    // CenterFace has four depthwise convolutions with stride 2; each must run as the stride-1
+    // convolution plus a downsample (vision::unstride), or it falls to tract's scalar path.
+    let shape = usizes(&entry("centerface.onnx")["shape"]);
+    let plan = engine_plan("centerface.onnx", &shape);
+    let rewritten: Vec<&str> = plan
+        .model()
+        .nodes()
+        .iter()
+        .filter(|n| n.op().name() == "Downsample" && n.name.ends_with(".every_other_column"))
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(rewritten.len(), 4, "rewritten: {rewritten:?}");
 }
 
 #[test]

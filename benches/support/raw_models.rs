@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
+use facelite::vision::model::Parsed;
 use serde_json::Value;
 use tract_onnx::prelude::*;
 
-/// A runnable tract plan.
-pub type Plan = TypedSimplePlan;
+pub use facelite::vision::model::Plan;
 
 /// Bench id and file under `models/` of each shipped model.
 pub const MODELS: [(&str, &str); 3] = [
@@ -59,18 +59,14 @@ pub fn fixture(model: &str) -> (Vec<usize>, Tensor) {
     (shape, t)
 }
 
-/// The model optimised for `shape`, as the engine does at start.
-pub fn plan(file: &str, shape: &[usize]) -> Arc<Plan> {
+/// The model optimised for `shape` exactly as the engine plans it at start.
+pub fn plan(file: &str, shape: &[usize]) -> Plan {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("models")
         .join(file);
-    tract_onnx::onnx()
-        .model_for_path(path)
-        .expect("load")
-        .with_input_fact(0, f32::fact(shape).into())
-        .expect("fact")
-        .into_optimized()
+    let bytes = std::fs::read(path).expect("read model");
+    Parsed::new(file, &bytes)
+        .expect("parse")
+        .plan(shape)
         .expect("optimise")
-        .into_runnable()
-        .expect("runnable")
 }

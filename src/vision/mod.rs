@@ -20,6 +20,7 @@ pub mod model;
 pub mod quality;
 pub mod resize;
 pub mod subject;
+pub mod unstride;
 pub mod warp;
 
 pub use engine::{Engine, FaceAnalysis};

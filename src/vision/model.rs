@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tract_onnx::prelude::*;
 
+use super::unstride::unstride_depthwise;
 use super::VisionError;
 
 /// An optimised, runnable tract plan; shared read-only by every thread.
@@ -92,14 +93,20 @@ impl Parsed {
         })
     }
 
-    /// Pins input 0 to `shape` (f32) and optimises into a runnable plan.
+    /// Pins input 0 to `shape` (f32) and optimises into a runnable plan: tract's declutter, our
+    /// [`unstride_depthwise`] rewrite, then tract's codegen.
     pub fn plan(&self, shape: &[usize]) -> Result<Plan, VisionError> {
         let name = &self.name;
         self.model
             .clone()
             .with_input_fact(0, f32::fact(shape).into())
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
+            .and_then(|m| m.into_typed())
+            .and_then(|m| m.into_decluttered())
+            .and_then(|mut m| {
+                unstride_depthwise(&mut m)?;
+                m.optimize()?;
+                m.into_runnable()
+            })
             .map_err(|e| VisionError::model(name, e))
     }
 }
