@@ -1,4 +1,5 @@
-//! Raw model time in tract: `SimplePlan::run` alone per shipped model, no pre/post-processing.
+//! Raw model time in tract: `SimplePlan::run` alone on the engine's own plan of each shipped model
+//! (`vision::model::Parsed::plan`), no pre/post-processing.
 //!
 //! Same ONNX files, pinned input shapes and input tensors as `tests/model_parity.rs` (the PNG
 //! fixtures of `tests/data/parity/`), so `benches/compare_onnxruntime.py` can put these next
