@@ -223,3 +223,69 @@ fn models_are_reported_with_hashes() {
         assert!(!m.version.is_empty());
     }
 }
+
+#[test]
+fn portrait_images_run_through_the_transposed_detector_with_the_same_result() {
+    use facelite::vision::detect::{Detector, DetectorSpec};
+    use tract_linalg::multithread::Executor;
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/centerface.onnx"
+    ))
+    .expect("read CenterFace");
+    // The shipped detector has only operators the transpose covers, so the fast path is taken.
+    assert!(
+        facelite::vision::model::Parsed::transposed("centerface", &bytes)
+            .expect("parse")
+            .is_some()
+    );
+    let spec = DetectorSpec::default();
+    let transposed = Detector::new("centerface", &bytes, spec.clone()).expect("detector");
+    let direct = Detector::new(
+        "centerface",
+        &bytes,
+        DetectorSpec {
+            transpose_portrait: false,
+            ..spec
+        },
+    )
+    .expect("detector");
+    let exec = Executor::SingleThread;
+    // Portrait photos (biden.jpg is 970x2204), one with two faces.
+    let portrait_group = {
+        let a = image("obama.jpg");
+        let b = image("biden.jpg");
+        let b =
+            image::imageops::resize(&b, a.width() / 2, a.height() / 2, image::imageops::Triangle);
+        let mut canvas = RgbImage::new(a.width(), a.height() * 3 / 2);
+        image::imageops::overlay(&mut canvas, &a, 0, 0);
+        image::imageops::overlay(&mut canvas, &b, 0, i64::from(a.height()));
+        canvas
+    };
+    for (name, img, faces) in [
+        ("obama.jpg", image("obama.jpg"), 1),
+        ("op_p001_selfie.jpg", image("op_p001_selfie.jpg"), 1),
+        ("two portraits stacked", portrait_group, 2),
+        ("biden.jpg", image("biden.jpg"), 1),
+    ] {
+        assert!(img.height() > img.width(), "{name} is a portrait");
+        let a = transposed.detect(&img, &exec).expect("detect");
+        let b = direct.detect(&img, &exec).expect("detect");
+        assert_eq!(a.len(), faces, "{name}: face count");
+        assert_eq!(b.len(), faces, "{name}: face count");
+        for (fa, fb) in a.iter().zip(&b) {
+            assert!(
+                (fa.score - fb.score).abs() < 1e-4,
+                "{name}: {fa:?} vs {fb:?}"
+            );
+            let coords = |f: &facelite::vision::Face| {
+                let mut v = f.bbox.to_vec();
+                v.extend(f.landmarks5.iter().flatten());
+                v
+            };
+            for (x, y) in coords(fa).into_iter().zip(coords(fb)) {
+                assert!((x - y).abs() < 0.01, "{name}: {fa:?} vs {fb:?}");
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@ use image::RgbImage;
 
 use super::model::{run, Parsed, Plan};
 use super::resize::{letterbox, Layout, Normalize};
+use super::transpose::transpose_planes;
 use super::{Face, VisionError};
 
 /// Heat-map threshold of a face centre (CenterFace's own default).
@@ -24,6 +25,9 @@ pub struct DetectorSpec {
     pub fallback: Option<(usize, usize)>,
     pub layout: Layout,
     pub norm: Normalize,
+    /// Run portrait images through the spatially transposed network (see `transpose.rs`):
+    /// identical results, faster in tract. Off only to compare the two paths.
+    pub transpose_portrait: bool,
 }
 
 impl Default for DetectorSpec {
@@ -34,6 +38,7 @@ impl Default for DetectorSpec {
             fallback: Some((640, 512)),
             layout: Layout::Nchw,
             norm: Normalize::RAW_RGB,
+            transpose_portrait: true,
         }
     }
 }
@@ -42,6 +47,9 @@ impl Default for DetectorSpec {
 pub struct Detector {
     name: String,
     parsed: Parsed,
+    /// The transposed network for portrait slots; `None` when the spec turns it off, the layout
+    /// is not NCHW or the graph has operators the transpose does not cover.
+    transposed: Option<Parsed>,
     spec: DetectorSpec,
     /// primary landscape, primary portrait, fallback landscape, fallback portrait
     plans: [OnceLock<Result<Plan, String>>; 4],
@@ -50,9 +58,15 @@ pub struct Detector {
 impl Detector {
     /// Parses the model; the primary plans are built at once, the fallback ones on first use.
     pub fn new(name: &str, bytes: &[u8], spec: DetectorSpec) -> Result<Detector, VisionError> {
+        let transposed = if spec.transpose_portrait && spec.layout == Layout::Nchw {
+            Parsed::transposed(name, bytes)?
+        } else {
+            None
+        };
         let det = Detector {
             name: name.to_string(),
             parsed: Parsed::new(name, bytes)?,
+            transposed,
             spec,
             plans: Default::default(),
         };
@@ -74,13 +88,21 @@ impl Detector {
         })
     }
 
+    /// The transposed network, when `slot` is a portrait slot that runs through it.
+    fn transposed_for(&self, slot: usize) -> Option<&Parsed> {
+        self.transposed.as_ref().filter(|_| !slot.is_multiple_of(2))
+    }
+
     fn plan(&self, slot: usize) -> Result<&Plan, VisionError> {
         let (w, h) = self
             .size(slot)
             .ok_or_else(|| VisionError::model(&self.name, "no plan"))?;
-        let shape = self.spec.layout.shape(w, h);
+        let (parsed, shape) = match self.transposed_for(slot) {
+            Some(t) => (t, self.spec.layout.shape(h, w)),
+            None => (&self.parsed, self.spec.layout.shape(w, h)),
+        };
         self.plans[slot]
-            .get_or_init(|| self.parsed.plan(&shape).map_err(|e| e.to_string()))
+            .get_or_init(|| parsed.plan(&shape).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| VisionError::model(&self.name, e))
     }
@@ -111,8 +133,28 @@ impl Detector {
             .ok_or_else(|| VisionError::model(&self.name, "no plan"))?;
         let plan = self.plan(slot)?;
         let input = self.input_tensor(img, w, h);
-        let shape = self.spec.layout.shape(w, h);
-        let outputs = run(&self.name, plan, executor, &shape, input.data)?;
+        let outputs = if self.transposed_for(slot).is_some() {
+            // NCHW planes h x w -> w x h; the outputs' planes come back the same way.
+            let data = transpose_planes(&input.data, h, w);
+            let shape = self.spec.layout.shape(h, w);
+            let outputs = run(&self.name, plan, executor, &shape, data)?;
+            outputs
+                .into_iter()
+                .map(|(mut shape, values)| {
+                    let n = shape.len();
+                    if n >= 2 {
+                        let (oh, ow) = (shape[n - 2], shape[n - 1]);
+                        shape.swap(n - 2, n - 1);
+                        (shape, transpose_planes(&values, oh, ow))
+                    } else {
+                        (shape, values)
+                    }
+                })
+                .collect()
+        } else {
+            let shape = self.spec.layout.shape(w, h);
+            run(&self.name, plan, executor, &shape, input.data)?
+        };
         let faces = decode_centerface(&outputs, input.scale)
             .map_err(|e| VisionError::model(&self.name, e))?;
         Ok(clamp_to_image(

@@ -20,6 +20,7 @@ pub mod model;
 pub mod quality;
 pub mod resize;
 pub mod subject;
+pub mod transpose;
 pub mod unstride;
 pub mod warp;
 

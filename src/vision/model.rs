@@ -93,6 +93,25 @@ impl Parsed {
         })
     }
 
+    /// Parses the spatially transposed network of `bytes` (see `transpose.rs`); `None` when the
+    /// graph holds operators the transpose does not cover.
+    pub fn transposed(name: &str, bytes: &[u8]) -> Result<Option<Parsed>, VisionError> {
+        let onnx = tract_onnx::onnx();
+        let proto = onnx
+            .proto_model_for_read(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| VisionError::model(name, e))?;
+        let Some(proto) = super::transpose::transposed(&proto) else {
+            return Ok(None);
+        };
+        let model = onnx
+            .model_for_proto_model(&proto)
+            .map_err(|e| VisionError::model(name, e))?;
+        Ok(Some(Parsed {
+            name: name.to_string(),
+            model,
+        }))
+    }
+
     /// Pins input 0 to `shape` (f32) and optimises into a runnable plan: tract's declutter, our
     /// [`unstride_depthwise`] rewrite, then tract's codegen.
     pub fn plan(&self, shape: &[usize]) -> Result<Plan, VisionError> {
