@@ -59,6 +59,21 @@ pub fn transposed(proto: &ModelProto) -> Option<ModelProto> {
             _ => return None,
         }
     }
+    // A constant operand with a spatial extent (say a [1, C, H, W] bias) would need transposing
+    // too; such graphs are left alone.
+    let spatial_constant = graph.node.iter().any(|node| {
+        POINTWISE.contains(&node.op_type.as_str())
+            && node.input.iter().any(|i| {
+                graph.initializer.iter().any(|t| {
+                    &t.name == i
+                        && t.dims.len() >= 2
+                        && t.dims.iter().rev().take(2).any(|&d| d != 1)
+                })
+            })
+    });
+    if spatial_constant {
+        return None;
+    }
     // A convolution weight must be a constant, used by convolutions only.
     for node in &graph.node {
         let conv = matches!(node.op_type.as_str(), "Conv" | "ConvTranspose");
@@ -188,6 +203,40 @@ mod tests {
         // plane 1 keeps its offset
         assert_eq!(t[12], 12.0);
         assert_eq!(transpose_planes(&t, 4, 3), data);
+    }
+
+    fn graph_of(op: &str, constant_dims: Vec<i64>) -> ModelProto {
+        let count = constant_dims.iter().product::<i64>() as usize;
+        ModelProto {
+            graph: Some(tract_onnx::pb::GraphProto {
+                node: vec![NodeProto {
+                    op_type: op.into(),
+                    input: vec!["x".into(), "c".into()],
+                    output: vec!["y".into()],
+                    ..Default::default()
+                }],
+                initializer: vec![TensorProto {
+                    name: "c".into(),
+                    dims: constant_dims,
+                    data_type: FLOAT,
+                    float_data: vec![0.5; count],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_graphs_that_commute_with_the_transpose_are_rewritten() {
+        // A per-channel constant commutes; a constant with a spatial extent does not.
+        assert!(transposed(&graph_of("Add", vec![1, 4, 1, 1])).is_some());
+        assert!(transposed(&graph_of("Mul", vec![4])).is_some());
+        assert!(transposed(&graph_of("Add", vec![1, 4, 2, 3])).is_none());
+        assert!(transposed(&graph_of("Add", vec![1, 3])).is_none());
+        // An operator outside the known set leaves the graph alone.
+        assert!(transposed(&graph_of("Reshape", vec![4])).is_none());
     }
 
     #[test]
