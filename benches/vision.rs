@@ -56,6 +56,9 @@ fn stages(c: &mut Criterion) {
         g.bench_function(format!("{t}/embed_net"), |b| {
             b.iter(|| embedder.embed_chip(chip.clone(), executor).expect("embed"))
         });
+        g.bench_function(format!("{t}/mesh_preprocess"), |b| {
+            b.iter(|| mesh.input(black_box(&img), &face).expect("mesh input"))
+        });
         g.bench_function(format!("{t}/mesh"), |b| {
             b.iter(|| mesh.mesh(black_box(&img), &face, executor).expect("mesh"))
         });
