@@ -58,12 +58,14 @@ pub struct Detector {
 impl Detector {
     /// Parses the model; the primary plans are built at once, the fallback ones on first use.
     pub fn new(name: &str, bytes: &[u8], spec: DetectorSpec) -> Result<Detector, VisionError> {
+        // The transposed network is only a faster route: if tract cannot parse or plan it (an
+        // operator's model, say), portrait images take the direct plan.
         let transposed = if spec.transpose_portrait && spec.layout == Layout::Nchw {
-            Parsed::transposed(name, bytes)?
+            Parsed::transposed(name, bytes).ok().flatten()
         } else {
             None
         };
-        let det = Detector {
+        let mut det = Detector {
             name: name.to_string(),
             parsed: Parsed::new(name, bytes)?,
             transposed,
@@ -71,6 +73,11 @@ impl Detector {
             plans: Default::default(),
         };
         det.plan(0)?;
+        if det.plan(1).is_err() && det.transposed.is_some() {
+            det.transposed = None;
+            det.plans[1] = OnceLock::new();
+            det.plans[3] = OnceLock::new();
+        }
         det.plan(1)?;
         Ok(det)
     }
