@@ -17,6 +17,7 @@ pub mod config;
 pub mod http;
 pub mod lite;
 pub mod media;
+pub mod meta_change;
 pub mod serve;
 pub mod store;
 pub mod upload;

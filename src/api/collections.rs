@@ -23,14 +23,17 @@ use crate::accounts::principal::{Principal, Role};
 use crate::accounts::tenant::Scope;
 use crate::api::error::ApiError;
 use crate::api::folders::base_url;
+use crate::api::list_query::num;
 use crate::app::App;
 use crate::collections::enrol::EnrolError;
 use crate::collections::model::{CollectionRec, PersonImageRec, PersonRec};
-use crate::collections::service::{self, MetaChange, NewImage};
+use crate::collections::service::{self, NewImage};
 use crate::collections::upload::{self, UploadLimits};
 use crate::collections::CollectionsError;
 use crate::handler;
-use crate::http::router::{Ctx, HandlerResult, RespBody, Route};
+use crate::http::router::{Ctx, HandlerResult, Route};
+use crate::http::server::{json_response, no_content};
+use crate::meta_change::MetaChange;
 
 /// Routes of this family.
 pub fn routes() -> Vec<Route> {
@@ -101,25 +104,6 @@ pub fn routes() -> Vec<Route> {
             handler!(image_file),
         ),
     ]
-}
-
-/// Largest page of a person listing.
-const MAX_PAGE: usize = 1000;
-
-fn json_resp(status: StatusCode, v: &Value) -> Response<RespBody> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-fn no_content() -> Response<RespBody> {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    r
 }
 
 /// Runs a collection operation off the async runtime: writes sync image files and the store,
@@ -242,7 +226,7 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
         Some(_) => return Err(ApiError::structure("`meta_data` must be a JSON object")),
     };
     let c = service::create_collection(&ctx.app.store, company, &alias, meta)?;
-    Ok(json_resp(StatusCode::CREATED, &collection_json(&c, 0)))
+    Ok(json_response(StatusCode::CREATED, &collection_json(&c, 0)))
 }
 
 async fn list(ctx: Ctx) -> HandlerResult {
@@ -263,7 +247,7 @@ async fn list(ctx: Ctx) -> HandlerResult {
             service::person_count(db, c.collection_id)?,
         ));
     }
-    Ok(json_resp(
+    Ok(json_response(
         StatusCode::OK,
         &json!({"items": out, "total": items.len()}),
     ))
@@ -272,7 +256,7 @@ async fn list(ctx: Ctx) -> HandlerResult {
 async fn get_one(ctx: Ctx) -> HandlerResult {
     let (_, c) = caller_and_collection(&ctx).await?;
     let n = service::person_count(&ctx.app.store, c.collection_id)?;
-    Ok(json_resp(StatusCode::OK, &collection_json(&c, n)))
+    Ok(json_response(StatusCode::OK, &collection_json(&c, n)))
 }
 
 async fn delete(ctx: Ctx) -> HandlerResult {
@@ -286,7 +270,7 @@ async fn delete(ctx: Ctx) -> HandlerResult {
 /// `GET /api/collections/{id}/meta_data` (spec 2.10.6).
 async fn get_meta(ctx: Ctx) -> HandlerResult {
     let (_, c) = caller_and_collection(&ctx).await?;
-    Ok(json_resp(StatusCode::OK, &c.meta_data))
+    Ok(json_response(StatusCode::OK, &c.meta_data))
 }
 
 async fn change_meta(
@@ -309,7 +293,7 @@ async fn change_meta(
     };
     let app = ctx.app.clone();
     let meta = blocking(move || service::change_collection_meta(&app.store, &c, change)).await?;
-    Ok(json_resp(StatusCode::OK, &meta))
+    Ok(json_response(StatusCode::OK, &meta))
 }
 
 /// `POST .../meta_data`: replaces the whole object.
@@ -395,25 +379,18 @@ async fn add_person(mut ctx: Ctx) -> HandlerResult {
     let (person, recs) =
         blocking(move || service::add_person(&app.store, &app.collections, &c, meta, images))
             .await?;
-    Ok(json_resp(
+    Ok(json_response(
         StatusCode::CREATED,
         &person_json(&person, &recs, &base_url(&ctx)),
     ))
 }
 
-fn page(ctx: &Ctx, key: &str, default: usize) -> Result<usize, ApiError> {
-    match ctx.query_value(key) {
-        None => Ok(default),
-        Some(s) => s
-            .parse()
-            .map_err(|_| ApiError::value(format!("`{key}` must be a non-negative integer"))),
-    }
-}
-
 async fn list_persons(ctx: Ctx) -> HandlerResult {
     let (_, c) = caller_and_collection(&ctx).await?;
-    let offset = page(&ctx, "offset", 0)?;
-    let limit = page(&ctx, "limit", 100)?.min(MAX_PAGE);
+    let offset = num::<usize>(&ctx, "offset")?.unwrap_or(0);
+    let limit = num::<usize>(&ctx, "limit")?
+        .unwrap_or(100)
+        .min(ctx.app.config.limits.max_list_limit);
     let db = &ctx.app.store;
     let (persons, total) = service::list_persons(db, &c, offset, limit)?;
     let base = base_url(&ctx);
@@ -421,7 +398,7 @@ async fn list_persons(ctx: Ctx) -> HandlerResult {
     for p in &persons {
         items.push(person_json(p, &service::images_of(db, p)?, &base));
     }
-    Ok(json_resp(
+    Ok(json_response(
         StatusCode::OK,
         &json!({"items": items, "total": total}),
     ))
@@ -436,7 +413,7 @@ async fn get_person(ctx: Ctx) -> HandlerResult {
     let db = &ctx.app.store;
     let person = service::get_person(db, &c, person_id(&ctx)?)?;
     let images = service::images_of(db, &person)?;
-    Ok(json_resp(
+    Ok(json_response(
         StatusCode::OK,
         &person_json(&person, &images, &base_url(&ctx)),
     ))
@@ -463,7 +440,7 @@ async fn add_images(mut ctx: Ctx) -> HandlerResult {
         blocking(move || service::add_images(&app.store, &app.collections, &c, pid, images, max))
             .await?;
     let base = base_url(&ctx);
-    Ok(json_resp(
+    Ok(json_response(
         StatusCode::CREATED,
         &Value::Array(recs.iter().map(|i| image_json(i, &base)).collect()),
     ))
@@ -478,7 +455,7 @@ async fn list_images(ctx: Ctx) -> HandlerResult {
         .iter()
         .map(|i| image_json(i, &base))
         .collect();
-    Ok(json_resp(
+    Ok(json_response(
         StatusCode::OK,
         &json!({"items": items, "total": items.len()}),
     ))

@@ -9,7 +9,7 @@
 //! part of the name); `GET /api/users/` with `search_text` (email or names), `company_id`
 //! and `user_type`. Create answers 201 with the object, delete 204 with no body.
 
-use http::{Method, Response, StatusCode};
+use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -21,7 +21,8 @@ use crate::accounts::{self, permissions, AccountsError};
 use crate::api::authorize::json_response;
 use crate::api::error::ApiError;
 use crate::handler;
-use crate::http::router::{Ctx, HandlerResult, RespBody, Route};
+use crate::http::router::{Ctx, HandlerResult, Route};
+use crate::http::server::no_content;
 
 /// Default page size of the lists.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -76,12 +77,6 @@ pub fn routes() -> Vec<Route> {
             handler!(delete_user_meta),
         ),
     ]
-}
-
-fn no_content() -> Response<RespBody> {
-    let mut resp = Response::new(RespBody::default());
-    *resp.status_mut() = StatusCode::NO_CONTENT;
-    resp
 }
 
 /// The id in path position 0 as a canonical key; an id that is not a UUID cannot exist.

@@ -2,7 +2,7 @@
 //! GET (all keys), POST (replace the whole object), PATCH (merge keys), DELETE (clear).
 
 use http::{Method, StatusCode};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::accounts::tenant::Scope;
@@ -13,6 +13,7 @@ use crate::api::folders::{json_resp, parse_id, require_writer, scoped};
 use crate::app::App;
 use crate::handler;
 use crate::http::router::{Ctx, HandlerResult, Route};
+use crate::meta_change::MetaChange;
 
 /// Routes of this family.
 pub fn routes() -> Vec<Route> {
@@ -97,17 +98,20 @@ async fn handle<T: HasMeta>(mut ctx: Ctx, op: Op) -> HandlerResult {
         return Ok(json_resp(StatusCode::OK, rec.meta()));
     }
     require_writer(&p)?;
-    let body: Option<Map<String, Value>> = match op {
-        Op::Replace | Op::Merge => {
-            let v: Value = ctx.json(app.config.limits.max_json_bytes).await?;
-            match v {
-                Value::Object(m) => Some(m),
-                _ => return Err(ApiError::structure("meta_data must be a JSON object")),
-            }
+    let change = if let Op::Clear = op {
+        MetaChange::Clear
+    } else {
+        let v: Value = ctx.json(app.config.limits.max_json_bytes).await?;
+        let Value::Object(m) = v else {
+            return Err(ApiError::structure("meta_data must be a JSON object"));
+        };
+        if let Op::Merge = op {
+            MetaChange::Merge(m)
+        } else {
+            MetaChange::Replace(m)
         }
-        _ => None,
     };
-    let out = tokio::task::spawn_blocking(move || update::<T>(&app, scope, id, op, body))
+    let out = tokio::task::spawn_blocking(move || update::<T>(&app, scope, id, change))
         .await
         .map_err(|_| ApiError::internal("update task failed"))??;
     Ok(json_resp(StatusCode::OK, &out))
@@ -117,37 +121,15 @@ fn update<T: HasMeta>(
     app: &App,
     scope: Scope,
     id: Uuid,
-    op: Op,
-    body: Option<Map<String, Value>>,
+    change: MetaChange,
 ) -> Result<Value, ApiError> {
     ScopedFlow::new(&app.store, scope).write(|w| {
         let mut rec: T = w.get(id)?;
-        let out = apply(&mut rec, op, body);
+        change.apply(rec.meta());
         rec.touch(now_secs());
         w.put(&rec)?;
-        Ok::<_, ApiError>(out)
+        Ok::<_, ApiError>(rec.meta().clone())
     })
-}
-
-/// Applies a metadata operation to a record; returns the new metadata.
-fn apply<T: HasMeta>(rec: &mut T, op: Op, body: Option<Map<String, Value>>) -> Value {
-    let meta = rec.meta();
-    match (op, body) {
-        (Op::Replace, Some(m)) => *meta = Value::Object(m),
-        (Op::Merge, Some(m)) => {
-            if !meta.is_object() {
-                *meta = Value::Object(Map::new());
-            }
-            if let Value::Object(cur) = meta {
-                for (k, v) in m {
-                    cur.insert(k, v);
-                }
-            }
-        }
-        (Op::Clear, _) => *meta = Value::Object(Map::new()),
-        _ => {}
-    }
-    meta.clone()
 }
 
 async fn get_folder(ctx: Ctx) -> HandlerResult {

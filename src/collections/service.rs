@@ -18,6 +18,7 @@ use crate::collections::model::{now_secs, CollectionRec, PersonImageRec, PersonR
 use crate::collections::search::ModelKey;
 use crate::collections::store::{link, linked, persons_of, unlink};
 use crate::collections::{Collections, CollectionsError};
+use crate::meta_change::MetaChange;
 use crate::store::tables;
 use crate::store::{Store, StoreError, StoreRead, WriteTx};
 
@@ -100,17 +101,6 @@ pub fn get_collection(
         .map_err(|_| not_found("collection", id))
 }
 
-/// How a `meta_data` sub-resource request changes the object (spec 2.10.6).
-#[derive(Debug, Clone)]
-pub enum MetaChange {
-    /// POST: the whole object.
-    Replace(serde_json::Map<String, Value>),
-    /// PATCH: these keys added or replaced.
-    Merge(serde_json::Map<String, Value>),
-    /// DELETE: emptied.
-    Clear,
-}
-
 /// Changes a collection's `meta_data`; returns the new object.
 pub fn change_collection_meta(
     store: &Store,
@@ -122,18 +112,7 @@ pub fn change_collection_meta(
         let mut rec: CollectionRec = tx
             .find_scoped::<CollectionRec>(&scope, &c.collection_id.to_string())?
             .ok_or_else(|| not_found("collection", c.collection_id))?;
-        match change {
-            MetaChange::Replace(m) => rec.meta_data = Value::Object(m),
-            MetaChange::Merge(m) => {
-                let mut cur = match std::mem::take(&mut rec.meta_data) {
-                    Value::Object(cur) => cur,
-                    _ => serde_json::Map::new(),
-                };
-                cur.extend(m);
-                rec.meta_data = Value::Object(cur);
-            }
-            MetaChange::Clear => rec.meta_data = json!({}),
-        }
+        change.apply(&mut rec.meta_data);
         rec.time_updated = now_secs();
         tx.put_scoped(&scope, &rec)?;
         Ok(rec.meta_data)

@@ -223,6 +223,13 @@ async fn dispatch(
     (route.pattern, resp)
 }
 
+/// An empty `204 No Content` answer (successful deletes).
+pub fn no_content() -> Response<RespBody> {
+    let mut resp = Response::new(RespBody::default());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
 /// Builds a JSON response with the given status.
 pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<RespBody> {
     let mut resp = Response::new(RespBody::from(value.to_string()));
