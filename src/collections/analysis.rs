@@ -82,6 +82,28 @@ impl CollectionParams {
     }
 }
 
+/// A person found at or above the threshold for one media.
+#[derive(Debug, Clone, Copy)]
+struct Match {
+    person_id: Uuid,
+    collection_id: Uuid,
+    /// The person image whose template matched.
+    image_id: Uuid,
+    confidence: f32,
+}
+
+impl Match {
+    /// The entry of a media's `matches` list.
+    fn json(&self) -> Value {
+        json!({
+            "person_id": self.person_id,
+            "collection_id": self.collection_id,
+            "person_image_id": self.image_id,
+            "confidence": self.confidence,
+        })
+    }
+}
+
 /// Runs a stored COLLECTION analysis.
 pub fn run(
     app: &App,
@@ -141,7 +163,7 @@ pub fn run(
     let mut media_out: Vec<MediaOutcome> = Vec::new();
     let mut failures = Vec::new();
     let mut hit_persons: Vec<Uuid> = Vec::new();
-    let mut best_overall: Option<(f32, Value)> = None;
+    let mut best_overall: Option<Match> = None;
     // Highest confidence against anybody, hit or not (how close the nearest person came).
     let mut overall_max: Option<f32> = None;
     // Shared: person deletion waits until the hits below are recorded.
@@ -209,12 +231,12 @@ pub fn run(
             max_conf = Some(max_conf.map_or(conf, |c: f32| c.max(conf)));
             overall_max = Some(overall_max.map_or(conf, |c: f32| c.max(conf)));
             if conf >= p.threshold {
-                matches.push(json!({
-                    "person_id": h.hit.person_id,
-                    "collection_id": h.collection_id,
-                    "person_image_id": h.hit.template_id,
-                    "confidence": conf,
-                }));
+                matches.push(Match {
+                    person_id: h.hit.person_id,
+                    collection_id: h.collection_id,
+                    image_id: h.hit.template_id,
+                    confidence: conf,
+                });
                 if !hit_persons.contains(&h.hit.person_id) {
                     hit_persons.push(h.hit.person_id);
                 }
@@ -225,20 +247,11 @@ pub fn run(
             media_out.push(failed_media(m, &reason));
             continue;
         }
-        matches.sort_by(|a, b| {
-            let ca = a["confidence"].as_f64().unwrap_or(0.0);
-            let cb = b["confidence"].as_f64().unwrap_or(0.0);
-            cb.total_cmp(&ca)
-        });
-        let best = matches.first().cloned();
-        let best_person = best
-            .as_ref()
-            .and_then(|b| b["person_id"].as_str())
-            .and_then(|s| s.parse::<Uuid>().ok());
-        if let Some(b) = &best {
-            let c = b["confidence"].as_f64().unwrap_or(0.0) as f32;
-            if best_overall.as_ref().is_none_or(|(bc, _)| c > *bc) {
-                best_overall = Some((c, b.clone()));
+        matches.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        let best = matches.first().copied();
+        if let Some(b) = best {
+            if best_overall.is_none_or(|o| b.confidence > o.confidence) {
+                best_overall = Some(b);
             }
         }
         let verdict = if best.is_some() {
@@ -251,13 +264,13 @@ pub fn run(
             media_type: m.media_type,
             resolution: verdict,
             results_data: json!({
-                "person_id": best.as_ref().map(|b| b["person_id"].clone()),
-                "collection_id": best.as_ref().map(|b| b["collection_id"].clone()),
+                "person_id": best.map(|b| b.person_id),
+                "collection_id": best.map(|b| b.collection_id),
                 "max_confidence": max_conf,
-                "matches": matches,
+                "matches": matches.iter().map(Match::json).collect::<Vec<_>>(),
             }),
             best_shot: None,
-            person_id: best_person,
+            person_id: best.map(|b| b.person_id),
         });
     }
     if let Err(e) = service::record_matches(&app.store, analysis.analysis_id, &hit_persons) {
@@ -270,20 +283,11 @@ pub fn run(
         return out;
     }
     let source_media = sel.eligible.iter().map(|m| m.media_id).collect();
-    base.insert(
-        "person_id".into(),
-        best_overall
-            .as_ref()
-            .map_or(Value::Null, |(_, b)| b["person_id"].clone()),
-    );
+    base.insert("person_id".into(), json!(best_overall.map(|b| b.person_id)));
     base.insert("max_confidence".into(), json!(overall_max));
     // The `collection` object legacy clients read: the hit's collection, or the only one
     // searched.
-    let hit_collection = best_overall
-        .as_ref()
-        .and_then(|(_, b)| b["collection_id"].as_str())
-        .and_then(|s| s.parse::<Uuid>().ok());
-    let shown = match hit_collection {
+    let shown = match best_overall.map(|b| b.collection_id) {
         Some(id) => searched.iter().find(|c| c.collection_id == id),
         None if searched.len() == 1 => searched.first(),
         None => None,
