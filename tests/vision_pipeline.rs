@@ -234,8 +234,9 @@ fn portrait_images_run_through_the_transposed_detector_with_the_same_result() {
     ))
     .expect("read CenterFace");
     // The shipped detector has only operators the transpose covers, so the fast path is taken.
+    let proto = facelite::vision::model::read_proto("centerface", &bytes).expect("read");
     assert!(
-        facelite::vision::model::Parsed::transposed("centerface", &bytes)
+        facelite::vision::model::Parsed::transposed("centerface", &proto)
             .expect("parse")
             .is_some()
     );

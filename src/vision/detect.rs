@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use image::RgbImage;
 
-use super::model::{run, Parsed, Plan};
+use super::model::{read_proto, run, Parsed, Plan};
 use super::resize::{letterbox, Layout, Normalize};
 use super::transpose::transpose_planes;
 use super::{Face, VisionError};
@@ -60,14 +60,15 @@ impl Detector {
     pub fn new(name: &str, bytes: &[u8], spec: DetectorSpec) -> Result<Detector, VisionError> {
         // The transposed network is only a faster route: if tract cannot parse or plan it (an
         // operator's model, say), portrait images take the direct plan.
+        let proto = read_proto(name, bytes)?;
         let transposed = if spec.transpose_portrait && spec.layout == Layout::Nchw {
-            Parsed::transposed(name, bytes).ok().flatten()
+            Parsed::transposed(name, &proto).ok().flatten()
         } else {
             None
         };
         let mut det = Detector {
             name: name.to_string(),
-            parsed: Parsed::new(name, bytes)?,
+            parsed: Parsed::from_proto(name, &proto)?,
             transposed,
             spec,
             plans: Default::default(),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
 use super::unstride::unstride_depthwise;
@@ -81,11 +82,24 @@ pub struct Parsed {
     model: InferenceModel,
 }
 
+/// Reads an ONNX file's protobuf; a model and its transposed network are both built from one
+/// read.
+pub fn read_proto(name: &str, bytes: &[u8]) -> Result<ModelProto, VisionError> {
+    tract_onnx::onnx()
+        .proto_model_for_read(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| VisionError::model(name, e))
+}
+
 impl Parsed {
     /// Parses ONNX bytes once.
     pub fn new(name: &str, bytes: &[u8]) -> Result<Parsed, VisionError> {
+        Parsed::from_proto(name, &read_proto(name, bytes)?)
+    }
+
+    /// Builds the model of an already read protobuf.
+    pub fn from_proto(name: &str, proto: &ModelProto) -> Result<Parsed, VisionError> {
         let model = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(bytes))
+            .model_for_proto_model(proto)
             .map_err(|e| VisionError::model(name, e))?;
         Ok(Parsed {
             name: name.to_string(),
@@ -93,23 +107,12 @@ impl Parsed {
         })
     }
 
-    /// Parses the spatially transposed network of `bytes` (see `transpose.rs`); `None` when the
+    /// The spatially transposed network of `proto` (see `transpose.rs`); `None` when the
     /// graph holds operators the transpose does not cover.
-    pub fn transposed(name: &str, bytes: &[u8]) -> Result<Option<Parsed>, VisionError> {
-        let onnx = tract_onnx::onnx();
-        let proto = onnx
-            .proto_model_for_read(&mut std::io::Cursor::new(bytes))
-            .map_err(|e| VisionError::model(name, e))?;
-        let Some(proto) = super::transpose::transposed(&proto) else {
-            return Ok(None);
-        };
-        let model = onnx
-            .model_for_proto_model(&proto)
-            .map_err(|e| VisionError::model(name, e))?;
-        Ok(Some(Parsed {
-            name: name.to_string(),
-            model,
-        }))
+    pub fn transposed(name: &str, proto: &ModelProto) -> Result<Option<Parsed>, VisionError> {
+        super::transpose::transposed(proto)
+            .map(|t| Parsed::from_proto(name, &t))
+            .transpose()
     }
 
     /// Pins input 0 to `shape` (f32) and optimises into a runnable plan: tract's declutter, our
