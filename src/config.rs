@@ -582,6 +582,44 @@ mod tests {
         assert_eq!(c.thresholds.liveness, 0.5);
     }
 
+    /// The README's configuration listing is what operators copy from: it must name every key
+    /// with its real default, and nothing that does not exist.
+    #[test]
+    fn readme_lists_every_key_with_its_default() {
+        let readme = include_str!("../README.md");
+        let after = readme
+            .split("All keys with their defaults:")
+            .nth(1)
+            .expect("README has the configuration listing");
+        let block = after
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("the listing is a toml block");
+        let listed: Config = toml::from_str(block).expect("the listing parses as a config");
+        let listed = serde_json::to_value(&listed).expect("listed to json");
+        let defaults = serde_json::to_value(Config::default()).expect("defaults to json");
+        assert_eq!(listed, defaults, "README listing differs from the defaults");
+        let table: toml::Table = toml::from_str(block).expect("listing as a table");
+        let sections = defaults.as_object().expect("config is an object");
+        for (section, keys) in sections {
+            for (key, value) in keys.as_object().expect("section is an object") {
+                let present = table
+                    .get(section)
+                    .and_then(|t| t.as_table())
+                    .is_some_and(|t| t.contains_key(key));
+                if value.is_null() {
+                    assert!(
+                        block.contains(&format!("# {key} = ")),
+                        "README listing lacks the commented optional key [{section}] {key}"
+                    );
+                } else {
+                    assert!(present, "README listing lacks [{section}] {key}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         let env = vec![("FACELITE_AUTH_NO_SUCH_KEY".to_string(), "1".to_string())];
