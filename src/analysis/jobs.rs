@@ -216,6 +216,7 @@ pub fn apply_outcome(a: &mut AnalysisRec, outcome: Outcome) -> Vec<(Uuid, Vec<u8
     a.error_message = outcome.error_message;
     a.source_media = outcome.source_media;
     a.time_updated = now_secs();
+    a.time_finished = Some(a.time_updated);
     shots
 }
 
@@ -564,6 +565,7 @@ mod tests {
             resolution_endpoint: None,
             time_created: 0.0,
             time_updated: 0.0,
+            time_finished: None,
         };
         let shots = apply_outcome(&mut a, out);
         assert_eq!(a.state, State::Finished);

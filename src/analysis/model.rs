@@ -215,6 +215,11 @@ pub struct AnalysisRec {
     pub resolution_endpoint: Option<String>,
     pub time_created: f64,
     pub time_updated: f64,
+    /// When the result was stored. `time_updated` also moves on a `meta_data` edit, so the
+    /// folder's "last finished group" (spec 2.8) is found by this instead. Absent in records
+    /// written before it existed (then `time_updated` stands in).
+    #[serde(default)]
+    pub time_finished: Option<f64>,
 }
 
 /// A queued analysis: present while the analysis is PROCESSING, removed in the transaction
@@ -326,6 +331,7 @@ pub(crate) mod fixtures {
             resolution_endpoint: None,
             time_created: now_secs(),
             time_updated: now_secs(),
+            time_finished: None,
         }
     }
 }

@@ -54,10 +54,11 @@ pub fn folder(analyses: &[AnalysisRec]) -> (Resolution, Resolution) {
     if analyses.iter().any(|a| a.state == State::Processing) {
         return (Resolution::Processing, Resolution::Processing);
     }
-    // The last finished group: the group of the most recently updated analysis.
+    // The last finished group: the group of the most recently finished analysis.
+    let finished_at = |a: &AnalysisRec| a.time_finished.unwrap_or(a.time_updated);
     let Some(last) = analyses
         .iter()
-        .max_by(|a, b| a.time_updated.total_cmp(&b.time_updated))
+        .max_by(|a, b| finished_at(a).total_cmp(&finished_at(b)))
     else {
         return (Resolution::Initial, Resolution::Initial);
     };
@@ -105,6 +106,7 @@ mod tests {
             resolution_endpoint: None,
             time_created: t,
             time_updated: t,
+            time_finished: Some(t),
         }
     }
 
@@ -135,8 +137,16 @@ mod tests {
         assert_eq!(folder(&[ok.clone(), running]).0, Resolution::Processing);
         let fail = a(g2, State::Failed, Resolution::Failed, 3.0);
         assert_eq!(
-            folder(&[ok, fail]),
+            folder(&[ok.clone(), fail]),
             (Resolution::Failed, Resolution::Failed)
+        );
+        // A meta_data edit of the older group's analysis moves its time_updated, not the group
+        // that finished last.
+        let mut edited = old_fail;
+        edited.time_updated = 9.0;
+        assert_eq!(
+            folder(&[edited, ok]),
+            (Resolution::Finished, Resolution::Success)
         );
     }
 }

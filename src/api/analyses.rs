@@ -217,6 +217,7 @@ pub fn build(
             resolution_endpoint: endpoint.clone(),
             time_created: now,
             time_updated: now,
+            time_finished: None,
         })
         .collect()
 }
