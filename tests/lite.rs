@@ -674,6 +674,153 @@ fn a_broken_model_is_an_internal_error() {
     lite_err(&r, 500, "LDE-001001");
 }
 
+/// Without a passive model, a request that is malformed gets its own 4xx first; a well-formed
+/// one gets 503 before its body is decoded.
+#[test]
+fn liveness_request_errors_come_before_the_missing_model() {
+    let srv = TestServer::start();
+    let detect = "/v1/face/liveness/detect";
+    lite_err(
+        &post_raw(&srv, detect, "video/mp4", &data("obama.jpg"), false),
+        400,
+        "LDE-002001",
+    );
+    lite_err(
+        &post_raw(&srv, detect, "text/plain", b"hello", false),
+        400,
+        "LDE-002001",
+    );
+    let r = http("POST", &srv.url(detect), &[], &data("obama.jpg"));
+    lite_err(&r, 400, "LDE-002001");
+    lite_err(
+        &post_raw(&srv, detect, "multipart/form-data", b"x", false),
+        400,
+        "LDE-002001",
+    );
+    lite_err(&srv.get(detect, None), 405, "LDE-002002");
+    lite_err(
+        &http(
+            "PUT",
+            &srv.url(detect),
+            &hdr(&[("Content-Type", JPEG)]),
+            b"x",
+        ),
+        405,
+        "LDE-002002",
+    );
+    // Well-formed requests: the missing model, whatever the body holds.
+    lite_err(
+        &post_raw(&srv, detect, JPEG, b"not decoded", false),
+        503,
+        "LDE-001002",
+    );
+    let form = Multipart::new().file("sample", "o.jpg", JPEG, &data("obama.jpg"));
+    lite_err(&post_form(&srv, detect, &form, false), 503, "LDE-001002");
+}
+
+/// Over-limit input is 413 with the code of what is too large: an image over
+/// `limits.max_image_pixels` is an unreadable sample, more candidates than
+/// `lite.max_candidates` (or more parts than a request may hold) is unreadable input of the
+/// method's candidate kind - templates for `compare_n` and `verify_n`, images for
+/// `extract_and_compare_n`.
+#[test]
+fn limits_answer_413_with_the_code_of_what_is_too_large() {
+    let srv = TestServer::start_with(
+        &[
+            ("FACELITE_LITE_MAX_CANDIDATES", "2"),
+            ("FACELITE_LIMITS_MAX_IMAGE_PIXELS", "100000"),
+        ],
+        &[],
+    );
+    // obama.jpg is 910x1137: over 100 000 pixels.
+    let j = lite_err(
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/extract",
+            JPEG,
+            &data("obama.jpg"),
+            false,
+        ),
+        413,
+        "BPE-002003",
+    );
+    assert!(j["message"].as_str().unwrap().contains("100000"), "{j}");
+    let form = Multipart::new()
+        .file("sample_1", "big.jpg", JPEG, &data("obama.jpg"))
+        .file("sample_2", "b.jpg", JPEG, &data("biden.jpg"));
+    let j = lite_err(
+        &post_form(&srv, "/v1/face/pattern/extract_and_compare", &form, false),
+        413,
+        "BPE-002003",
+    );
+    assert_eq!(j["details"]["part"], "sample_1", "{j}");
+
+    // Candidates over lite.max_candidates (checked before any of them is read).
+    let n_form = |probe: (&str, &str), field: &str, ct: &str, n: usize| {
+        let mut f = Multipart::new().file(probe.0, "probe", probe.1, b"probe");
+        for i in 0..n {
+            f = f.file(field, &format!("c{i}"), ct, b"candidate");
+        }
+        f
+    };
+    let cases = [
+        (
+            "compare_n",
+            ("template_1", BIN),
+            "templates_n",
+            BIN,
+            "BPE-002004",
+        ),
+        (
+            "verify_n",
+            ("sample_1", JPEG),
+            "templates_n",
+            BIN,
+            "BPE-002004",
+        ),
+        (
+            "extract_and_compare_n",
+            ("sample_1", JPEG),
+            "samples_n",
+            JPEG,
+            "BPE-002003",
+        ),
+    ];
+    for (method, probe, field, ct, code) in cases {
+        let path = format!("/v1/face/pattern/{method}");
+        let j = lite_err(
+            &post_form(&srv, &path, &n_form(probe, field, ct, 3), false),
+            413,
+            code,
+        );
+        assert!(
+            j["message"].as_str().unwrap().contains("max_candidates"),
+            "{method}: {j}"
+        );
+        // More parts than any request may hold (max_candidates + 8 = 10).
+        let j = lite_err(
+            &post_form(&srv, &path, &n_form(probe, field, ct, 10), false),
+            413,
+            code,
+        );
+        assert!(
+            j["message"]
+                .as_str()
+                .unwrap()
+                .contains("more than 10 parts"),
+            "{method}: {j}"
+        );
+    }
+    // At the limit the request is read (and fails on its content, not its size).
+    let r = post_form(
+        &srv,
+        "/v1/face/pattern/compare_n",
+        &n_form(("template_1", BIN), "templates_n", BIN, 2),
+        false,
+    );
+    lite_err(&r, 400, "BPE-002004");
+}
+
 #[test]
 fn operator_band_switch_and_token() {
     // A band reaching down to 0.5 turns a below-threshold score in it into operator_required.
