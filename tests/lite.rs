@@ -483,7 +483,7 @@ fn every_biometry_error_has_its_code_and_status() {
         400,
         "BPE-002005",
     );
-    // BPE-003001: a face too small to extract from.
+    // BPE-003001: a face too small to extract from, and an image too small to hold one.
     let small = image::load_from_memory(&jpg).unwrap().to_rgb8();
     let small = image::imageops::resize(&small, 60, 75, image::imageops::FilterType::Triangle);
     let mut canvas = image::RgbImage::from_pixel(640, 480, image::Rgb([120, 120, 120]));
@@ -495,16 +495,15 @@ fn every_biometry_error_has_its_code_and_status() {
         &encode_jpeg(&canvas),
         false,
     );
+    // The detector finds the face (about 16 px wide): too small to extract from, which is
+    // 003001, not "no face" (003002).
+    let j = lite_err(&r, 400, "BPE-003001");
     assert!(
-        r.status == 400,
-        "tiny face must not yield a template: {} {}",
-        r.status,
-        r.text()
-    );
-    let code = r.json()["code"].as_str().unwrap_or_default().to_string();
-    assert!(
-        code == "BPE-003001" || code == "BPE-003002",
-        "tiny face: {code}"
+        j["message"]
+            .as_str()
+            .unwrap()
+            .contains("smaller than the minimum"),
+        "{j}"
     );
     let tiny = image::RgbImage::from_pixel(16, 16, image::Rgb([100, 100, 100]));
     lite_err(
@@ -658,9 +657,11 @@ fn a_broken_model_is_an_internal_error() {
     tiny_onnx::install(models.path(), [0.0, 0.0]);
     // The classifier has 2 outputs; class 5 does not exist, so scoring fails at run time.
     let manifest = std::fs::read_to_string(models.path().join("manifest.toml")).unwrap();
+    // An embedder whose descriptor is all zeros fails every embedding at run time.
+    let embedder = tiny_onnx::embedder_entry(models.path(), [0.0, 0.0]);
     std::fs::write(
         models.path().join("manifest.toml"),
-        manifest.replace("live_class = 1", "live_class = 5"),
+        manifest.replace("live_class = 1", "live_class = 5") + &embedder,
     )
     .unwrap();
     let srv = TestServer::start_with(&[], &["--models-dir", models.path().to_str().unwrap()]);
@@ -672,6 +673,36 @@ fn a_broken_model_is_an_internal_error() {
         false,
     );
     lite_err(&r, 500, "LDE-001001");
+    // The biometry family reports the same class of failure as BPE-001001.
+    let r = post_raw(
+        &srv,
+        "/v1/face/pattern/extract",
+        JPEG,
+        &data("obama.jpg"),
+        false,
+    );
+    let j = lite_err(&r, 500, "BPE-001001");
+    assert!(
+        j["message"]
+            .as_str()
+            .unwrap()
+            .contains("tiny-embedder-test"),
+        "{j}"
+    );
+    let form = Multipart::new()
+        .file("sample_1", "a.jpg", JPEG, &data("obama.jpg"))
+        .file("sample_2", "b.jpg", JPEG, &data("obama2.jpg"));
+    lite_err(
+        &post_form(&srv, "/v1/face/pattern/extract_and_compare", &form, false),
+        500,
+        "BPE-001001",
+    );
+    // A client's mistake is still reported as such, not as the broken model.
+    lite_err(
+        &post_raw(&srv, "/v1/face/pattern/extract", JPEG, b"garbage", false),
+        400,
+        "BPE-002003",
+    );
 }
 
 /// Without a passive model, a request that is malformed gets its own 4xx first; a well-formed
@@ -819,6 +850,42 @@ fn limits_answer_413_with_the_code_of_what_is_too_large() {
         false,
     );
     lite_err(&r, 400, "BPE-002004");
+}
+
+/// A face found but smaller than `vision.min_face_px` is `*-003001` in both families: nothing
+/// reliable can be extracted from it.
+#[test]
+fn a_face_under_the_minimum_size_is_003001() {
+    let models = tempfile::tempdir().unwrap();
+    tiny_onnx::install(models.path(), [0.0, 4f32.ln()]);
+    let srv = TestServer::start_with(
+        &[("FACELITE_VISION_MIN_FACE_PX", "2000")],
+        &["--models-dir", models.path().to_str().unwrap()],
+    );
+    let j = lite_err(
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/extract",
+            JPEG,
+            &data("obama.jpg"),
+            false,
+        ),
+        400,
+        "BPE-003001",
+    );
+    assert!(j["message"].as_str().unwrap().contains("2000"), "{j}");
+    let j = lite_err(
+        &post_raw(
+            &srv,
+            "/v1/face/liveness/detect",
+            JPEG,
+            &data("obama.jpg"),
+            false,
+        ),
+        400,
+        "LDE-003001",
+    );
+    assert!(j.get("score").is_none(), "{j}");
 }
 
 #[test]
