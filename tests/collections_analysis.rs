@@ -299,3 +299,55 @@ fn queued_collection_checks_resume_after_a_crash() {
         Some(ids.len())
     );
 }
+
+/// Every person an analysis matched at or above the threshold is held, not only each media's
+/// best match: the runner-up cannot be deleted (which would leave its id dangling in
+/// `results_data.matches`) until the analysis is gone.
+#[test]
+fn every_matched_person_is_held_not_only_the_best() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, a, _) = company_admin(&srv, &admin, "twice");
+    let cid = srv
+        .post_json("/api/collections/", Some(&a), &json!({"alias": "dup"}))
+        .json()["collection_id"]
+        .as_str()
+        .expect("collection_id")
+        .to_string();
+    // The same man enrolled twice, as two persons.
+    let one = enrol(&srv, &a, &cid, &["obama.jpg"]);
+    let two = enrol(&srv, &a, &cid, &["obama2.jpg"]);
+    let (folder, hit) = check(&srv, &a, "obama3.jpg", json!({}));
+    assert_eq!(hit["resolution_status"], "DECLINED", "{hit}");
+    let rm = &hit["results_media"][0];
+    let mut matched: Vec<&str> = rm["results_data"]["matches"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .filter_map(|m| m["person_id"].as_str())
+        .collect();
+    matched.sort_unstable();
+    let mut want = vec![one.as_str(), two.as_str()];
+    want.sort_unstable();
+    assert_eq!(matched, want, "both persons match: {hit}");
+    let best = rm["person_id"].as_str().expect("person_id");
+    let runner_up = if best == one { &two } else { &one };
+    assert_ne!(best, runner_up.as_str());
+
+    for p in [runner_up.as_str(), best] {
+        let r = srv.delete(&format!("/api/collections/{cid}/persons/{p}"), Some(&a));
+        r.assert_error(409, 4);
+        assert_eq!(
+            r.json()["details"]["analysis_ids"],
+            json!([hit["analysis_id"]]),
+            "{p}"
+        );
+    }
+    // Once the folder (and so the analysis) is deleted, both can go.
+    let r = srv.delete(&format!("/api/folders/{folder}"), Some(&a));
+    assert!(r.status == 200 || r.status == 204, "{}", r.text());
+    for p in [runner_up.as_str(), best] {
+        let r = srv.delete(&format!("/api/collections/{cid}/persons/{p}"), Some(&a));
+        assert_eq!(r.status, 204, "{p}: {}", r.text());
+    }
+}

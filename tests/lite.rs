@@ -483,7 +483,7 @@ fn every_biometry_error_has_its_code_and_status() {
         400,
         "BPE-002005",
     );
-    // BPE-003001: a face too small to extract from.
+    // BPE-003001: a face too small to extract from, and an image too small to hold one.
     let small = image::load_from_memory(&jpg).unwrap().to_rgb8();
     let small = image::imageops::resize(&small, 60, 75, image::imageops::FilterType::Triangle);
     let mut canvas = image::RgbImage::from_pixel(640, 480, image::Rgb([120, 120, 120]));
@@ -495,16 +495,15 @@ fn every_biometry_error_has_its_code_and_status() {
         &encode_jpeg(&canvas),
         false,
     );
+    // The detector finds the face (about 16 px wide): too small to extract from, which is
+    // 003001, not "no face" (003002).
+    let j = lite_err(&r, 400, "BPE-003001");
     assert!(
-        r.status == 400,
-        "tiny face must not yield a template: {} {}",
-        r.status,
-        r.text()
-    );
-    let code = r.json()["code"].as_str().unwrap_or_default().to_string();
-    assert!(
-        code == "BPE-003001" || code == "BPE-003002",
-        "tiny face: {code}"
+        j["message"]
+            .as_str()
+            .unwrap()
+            .contains("smaller than the minimum"),
+        "{j}"
     );
     let tiny = image::RgbImage::from_pixel(16, 16, image::Rgb([100, 100, 100]));
     lite_err(
@@ -658,9 +657,11 @@ fn a_broken_model_is_an_internal_error() {
     tiny_onnx::install(models.path(), [0.0, 0.0]);
     // The classifier has 2 outputs; class 5 does not exist, so scoring fails at run time.
     let manifest = std::fs::read_to_string(models.path().join("manifest.toml")).unwrap();
+    // An embedder whose descriptor is all zeros fails every embedding at run time.
+    let embedder = tiny_onnx::embedder_entry(models.path(), [0.0, 0.0]);
     std::fs::write(
         models.path().join("manifest.toml"),
-        manifest.replace("live_class = 1", "live_class = 5"),
+        manifest.replace("live_class = 1", "live_class = 5") + &embedder,
     )
     .unwrap();
     let srv = TestServer::start_with(&[], &["--models-dir", models.path().to_str().unwrap()]);
@@ -672,6 +673,219 @@ fn a_broken_model_is_an_internal_error() {
         false,
     );
     lite_err(&r, 500, "LDE-001001");
+    // The biometry family reports the same class of failure as BPE-001001.
+    let r = post_raw(
+        &srv,
+        "/v1/face/pattern/extract",
+        JPEG,
+        &data("obama.jpg"),
+        false,
+    );
+    let j = lite_err(&r, 500, "BPE-001001");
+    assert!(
+        j["message"]
+            .as_str()
+            .unwrap()
+            .contains("tiny-embedder-test"),
+        "{j}"
+    );
+    let form = Multipart::new()
+        .file("sample_1", "a.jpg", JPEG, &data("obama.jpg"))
+        .file("sample_2", "b.jpg", JPEG, &data("obama2.jpg"));
+    lite_err(
+        &post_form(&srv, "/v1/face/pattern/extract_and_compare", &form, false),
+        500,
+        "BPE-001001",
+    );
+    // A client's mistake is still reported as such, not as the broken model.
+    lite_err(
+        &post_raw(&srv, "/v1/face/pattern/extract", JPEG, b"garbage", false),
+        400,
+        "BPE-002003",
+    );
+}
+
+/// Without a passive model, a request that is malformed gets its own 4xx first; a well-formed
+/// one gets 503 before its body is decoded.
+#[test]
+fn liveness_request_errors_come_before_the_missing_model() {
+    let srv = TestServer::start();
+    let detect = "/v1/face/liveness/detect";
+    lite_err(
+        &post_raw(&srv, detect, "video/mp4", &data("obama.jpg"), false),
+        400,
+        "LDE-002001",
+    );
+    lite_err(
+        &post_raw(&srv, detect, "text/plain", b"hello", false),
+        400,
+        "LDE-002001",
+    );
+    let r = http("POST", &srv.url(detect), &[], &data("obama.jpg"));
+    lite_err(&r, 400, "LDE-002001");
+    lite_err(
+        &post_raw(&srv, detect, "multipart/form-data", b"x", false),
+        400,
+        "LDE-002001",
+    );
+    lite_err(&srv.get(detect, None), 405, "LDE-002002");
+    lite_err(
+        &http(
+            "PUT",
+            &srv.url(detect),
+            &hdr(&[("Content-Type", JPEG)]),
+            b"x",
+        ),
+        405,
+        "LDE-002002",
+    );
+    // Well-formed requests: the missing model, whatever the body holds.
+    lite_err(
+        &post_raw(&srv, detect, JPEG, b"not decoded", false),
+        503,
+        "LDE-001002",
+    );
+    let form = Multipart::new().file("sample", "o.jpg", JPEG, &data("obama.jpg"));
+    lite_err(&post_form(&srv, detect, &form, false), 503, "LDE-001002");
+}
+
+/// Over-limit input is 413 with the code of what is too large: an image over
+/// `limits.max_image_pixels` is an unreadable sample, more candidates than
+/// `lite.max_candidates` (or more parts than a request may hold) is unreadable input of the
+/// method's candidate kind - templates for `compare_n` and `verify_n`, images for
+/// `extract_and_compare_n`.
+#[test]
+fn limits_answer_413_with_the_code_of_what_is_too_large() {
+    let srv = TestServer::start_with(
+        &[
+            ("FACELITE_LITE_MAX_CANDIDATES", "2"),
+            ("FACELITE_LIMITS_MAX_IMAGE_PIXELS", "100000"),
+        ],
+        &[],
+    );
+    // obama.jpg is 910x1137: over 100 000 pixels.
+    let j = lite_err(
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/extract",
+            JPEG,
+            &data("obama.jpg"),
+            false,
+        ),
+        413,
+        "BPE-002003",
+    );
+    assert!(j["message"].as_str().unwrap().contains("100000"), "{j}");
+    let form = Multipart::new()
+        .file("sample_1", "big.jpg", JPEG, &data("obama.jpg"))
+        .file("sample_2", "b.jpg", JPEG, &data("biden.jpg"));
+    let j = lite_err(
+        &post_form(&srv, "/v1/face/pattern/extract_and_compare", &form, false),
+        413,
+        "BPE-002003",
+    );
+    assert_eq!(j["details"]["part"], "sample_1", "{j}");
+
+    // Candidates over lite.max_candidates (checked before any of them is read).
+    let n_form = |probe: (&str, &str), field: &str, ct: &str, n: usize| {
+        let mut f = Multipart::new().file(probe.0, "probe", probe.1, b"probe");
+        for i in 0..n {
+            f = f.file(field, &format!("c{i}"), ct, b"candidate");
+        }
+        f
+    };
+    let cases = [
+        (
+            "compare_n",
+            ("template_1", BIN),
+            "templates_n",
+            BIN,
+            "BPE-002004",
+        ),
+        (
+            "verify_n",
+            ("sample_1", JPEG),
+            "templates_n",
+            BIN,
+            "BPE-002004",
+        ),
+        (
+            "extract_and_compare_n",
+            ("sample_1", JPEG),
+            "samples_n",
+            JPEG,
+            "BPE-002003",
+        ),
+    ];
+    for (method, probe, field, ct, code) in cases {
+        let path = format!("/v1/face/pattern/{method}");
+        let j = lite_err(
+            &post_form(&srv, &path, &n_form(probe, field, ct, 3), false),
+            413,
+            code,
+        );
+        assert!(
+            j["message"].as_str().unwrap().contains("max_candidates"),
+            "{method}: {j}"
+        );
+        // More parts than any request may hold (max_candidates + 8 = 10).
+        let j = lite_err(
+            &post_form(&srv, &path, &n_form(probe, field, ct, 10), false),
+            413,
+            code,
+        );
+        assert!(
+            j["message"]
+                .as_str()
+                .unwrap()
+                .contains("more than 10 parts"),
+            "{method}: {j}"
+        );
+    }
+    // At the limit the request is read (and fails on its content, not its size).
+    let r = post_form(
+        &srv,
+        "/v1/face/pattern/compare_n",
+        &n_form(("template_1", BIN), "templates_n", BIN, 2),
+        false,
+    );
+    lite_err(&r, 400, "BPE-002004");
+}
+
+/// A face found but smaller than `vision.min_face_px` is `*-003001` in both families: nothing
+/// reliable can be extracted from it.
+#[test]
+fn a_face_under_the_minimum_size_is_003001() {
+    let models = tempfile::tempdir().unwrap();
+    tiny_onnx::install(models.path(), [0.0, 4f32.ln()]);
+    let srv = TestServer::start_with(
+        &[("FACELITE_VISION_MIN_FACE_PX", "2000")],
+        &["--models-dir", models.path().to_str().unwrap()],
+    );
+    let j = lite_err(
+        &post_raw(
+            &srv,
+            "/v1/face/pattern/extract",
+            JPEG,
+            &data("obama.jpg"),
+            false,
+        ),
+        400,
+        "BPE-003001",
+    );
+    assert!(j["message"].as_str().unwrap().contains("2000"), "{j}");
+    let j = lite_err(
+        &post_raw(
+            &srv,
+            "/v1/face/liveness/detect",
+            JPEG,
+            &data("obama.jpg"),
+            false,
+        ),
+        400,
+        "LDE-003001",
+    );
+    assert!(j.get("score").is_none(), "{j}");
 }
 
 #[test]

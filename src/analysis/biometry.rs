@@ -93,7 +93,7 @@ pub fn run(
             resolution: verdicts::biometry(*lo, p.match_threshold),
             results_data: json!({"min_confidence": lo, "max_confidence": hi}),
             best_shot: None,
-            person_id: None,
+            matched_persons: Vec::new(),
         });
     }
     base.insert("min_confidence".into(), json!(min));

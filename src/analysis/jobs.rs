@@ -206,7 +206,8 @@ pub fn apply_outcome(a: &mut AnalysisRec, outcome: Outcome) -> Vec<(Uuid, Vec<u8
                 resolution_status: m.resolution,
                 results_data: m.results_data,
                 output_images,
-                person_id: m.person_id,
+                person_id: m.matched_persons.first().copied(),
+                matched_persons: m.matched_persons,
             }
         })
         .collect();

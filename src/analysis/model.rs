@@ -188,6 +188,11 @@ pub struct ResultMedia {
     /// COLLECTION: the best-matching person at or above the threshold (spec 2.9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_id: Option<Uuid>,
+    /// COLLECTION: every person matched at or above the threshold (`person_id` among them).
+    /// Not served (the client reads `results_data.matches`); it is what keeps each of them
+    /// from being deleted while the analysis exists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched_persons: Vec<Uuid>,
 }
 
 /// An analysis (spec 2.9).
@@ -326,6 +331,7 @@ pub(crate) mod fixtures {
                 results_data: serde_json::json!({}),
                 output_images: vec![],
                 person_id: person,
+                matched_persons: person.into_iter().collect(),
             }],
             error_message: None,
             resolution_endpoint: None,

@@ -24,8 +24,10 @@ pub struct MediaOutcome {
     pub results_data: Value,
     /// Best shot as JPEG bytes.
     pub best_shot: Option<Vec<u8>>,
-    /// COLLECTION: the person this media matched (reported as `results_media[].person_id`).
-    pub person_id: Option<Uuid>,
+    /// COLLECTION: every person this media matched at or above the threshold, best first. The
+    /// first is reported as `results_media[].person_id`; all of them keep the person from
+    /// being deleted while the analysis exists.
+    pub matched_persons: Vec<Uuid>,
 }
 
 /// The result of one analysis.
@@ -66,7 +68,7 @@ pub fn failed_media(m: &MediaRec, reason: &str) -> MediaOutcome {
         resolution: Resolution::Failed,
         results_data: serde_json::json!({ "error": reason }),
         best_shot: None,
-        person_id: None,
+        matched_persons: Vec::new(),
     }
 }
 

@@ -140,7 +140,7 @@ fn still(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) -
             "face_count": face.face_count,
         }),
         best_shot,
-        person_id: None,
+        matched_persons: Vec::new(),
     }
 }
 
@@ -298,7 +298,7 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                 resolution,
                 results_data: data,
                 best_shot,
-                person_id: None,
+                matched_persons: Vec::new(),
             }
         }
     }

@@ -283,9 +283,10 @@ pub(in crate::analysis) fn delete_folder_row(
 }
 
 /// Which of `candidates` (analyses once recorded as having matched `person`) still hold on
-/// to that person: `(holding, stale)`. An analysis holds when it exists and either reports the
-/// person in a per-media result (`results_media[].person_id`) or is still PROCESSING (it may
-/// yet report it). Deleted analyses, and finished ones that do not name the person, are stale.
+/// to that person: `(holding, stale)`. An analysis holds when it exists and either matched the
+/// person in a per-media result (as its best match, `results_media[].person_id`, or as any
+/// other match at or above the threshold) or is still PROCESSING (it may yet report it).
+/// Deleted analyses, and finished ones that do not name the person, are stale.
 /// Runs inside the caller's write transaction, so the answer cannot change before it commits.
 pub fn analyses_holding_person(
     txn: &WriteTransaction,
@@ -296,7 +297,9 @@ pub fn analyses_holding_person(
     for id in candidates {
         let holds = get_w::<AnalysisRec>(txn, *id)?.is_some_and(|a| {
             a.state == crate::analysis::model::State::Processing
-                || a.results_media.iter().any(|r| r.person_id == Some(person))
+                || a.results_media
+                    .iter()
+                    .any(|r| r.person_id == Some(person) || r.matched_persons.contains(&person))
         });
         if holds {
             holding.push(*id);
@@ -345,26 +348,39 @@ mod tests {
         let reports = collection_analysis(State::Finished, Some(person));
         let running = collection_analysis(State::Processing, None);
         let elsewhere = collection_analysis(State::Finished, Some(other));
+        // `other` is the best match; `person` matched too, above the threshold, second.
+        let mut second = collection_analysis(State::Finished, Some(other));
+        second.results_media[0].matched_persons = vec![other, person];
         let deleted = Uuid::new_v4();
         let txn = db.begin_write().expect("w");
-        for a in [&reports, &running, &elsewhere] {
+        for a in [&reports, &running, &elsewhere, &second] {
             put(&txn, a).expect("put");
         }
         let candidates = [
             reports.analysis_id,
             running.analysis_id,
             elsewhere.analysis_id,
+            second.analysis_id,
             deleted,
         ];
         let (holding, stale) = analyses_holding_person(&txn, person, &candidates).expect("query");
-        assert_eq!(holding, vec![reports.analysis_id, running.analysis_id]);
+        assert_eq!(
+            holding,
+            vec![reports.analysis_id, running.analysis_id, second.analysis_id]
+        );
         assert_eq!(stale, vec![elsewhere.analysis_id, deleted]);
+        // The best match of that analysis is held by it as well.
+        let (holding, _) =
+            analyses_holding_person(&txn, other, &[second.analysis_id]).expect("query");
+        assert_eq!(holding, vec![second.analysis_id]);
         // A stored record without the field (written before it existed) names nobody.
         let mut v = serde_json::to_value(&reports).expect("json");
         if let Some(rm) = v["results_media"][0].as_object_mut() {
             rm.remove("person_id");
+            rm.remove("matched_persons");
         }
         let old: AnalysisRec = serde_json::from_value(v).expect("old record");
         assert_eq!(old.results_media[0].person_id, None);
+        assert!(old.results_media[0].matched_persons.is_empty());
     }
 }

@@ -117,13 +117,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-fn is_company_admin(p: &Principal) -> bool {
-    p.role == Role::ClientAdmin || (p.role == Role::Client && p.is_admin)
-}
-
 /// Whether `p` may change collections of `company`.
 fn require_manager(p: &Principal, company: Uuid) -> Result<(), ApiError> {
-    if p.role == Role::Admin || (is_company_admin(p) && p.company_id == Some(company)) {
+    if p.role == Role::Admin || (p.is_company_admin() && p.company_id == Some(company)) {
         Ok(())
     } else {
         Err(ApiError::forbidden(

@@ -12,9 +12,11 @@
 //! * An analysis with no eligible media, or whose company has no collection, FAILS with the
 //!   reason. A media without a usable face fails that media; the analysis then FAILS unless
 //!   another media hit someone (a hit is reported whatever else happened).
-//! * Persons reported as hits are recorded (`store::tables::PERSON_MATCHES`) before the result
-//!   is returned, under the shared match guard, so they cannot be deleted while the analysis
-//!   exists.
+//! * Every person matched at or above the threshold (not only each media's best) is recorded
+//!   (`store::tables::PERSON_MATCHES`) and kept in `results_media[].matched_persons` before the
+//!   result is returned; search and recording run under the shared match guard, so none of
+//!   them can be deleted while the analysis exists. The subjects' descriptors are computed
+//!   before the guard is taken.
 
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -104,6 +106,17 @@ impl Match {
     }
 }
 
+/// The distinct persons of `matches`, in their order (best first once sorted).
+fn persons_of(matches: &[Match]) -> Vec<Uuid> {
+    let mut out: Vec<Uuid> = Vec::with_capacity(matches.len());
+    for m in matches {
+        if !out.contains(&m.person_id) {
+            out.push(m.person_id);
+        }
+    }
+    out
+}
+
 /// Runs a stored COLLECTION analysis.
 pub fn run(
     app: &App,
@@ -166,10 +179,20 @@ pub fn run(
     let mut best_overall: Option<Match> = None;
     // Highest confidence against anybody, hit or not (how close the nearest person came).
     let mut overall_max: Option<f32> = None;
-    // Shared: person deletion waits until the hits below are recorded.
-    let _guard = cols.match_guard.read().unwrap_or_else(|e| e.into_inner());
-    for m in &sel.eligible {
-        let emb = match subject_embedding(backend, source, m, app.config.analysis.sample_frames) {
+    // The subjects' descriptors first, outside the match guard: face inference (and video
+    // decoding) must neither hold up a person deletion nor, while a deletion waits for the
+    // guard, stall every other COLLECTION analysis.
+    let probes: Vec<Result<FaceEmbedding, String>> = sel
+        .eligible
+        .iter()
+        .map(|m| subject_embedding(backend, source, m, app.config.analysis.sample_frames))
+        .collect();
+    // Shared from the search until the hits are recorded: a person deletion (exclusive) either
+    // completes before the search, which then cannot find the person, or waits until the
+    // person is recorded as matched, which then blocks it.
+    let guard = cols.match_guard.read().unwrap_or_else(|e| e.into_inner());
+    for (m, probe) in sel.eligible.iter().zip(probes) {
+        let emb = match probe {
             Ok(e) => e,
             Err(reason) => {
                 failures.push(format!("{}: {reason}", label(m)));
@@ -270,10 +293,12 @@ pub fn run(
                 "matches": matches.iter().map(Match::json).collect::<Vec<_>>(),
             }),
             best_shot: None,
-            person_id: best.map(|b| b.person_id),
+            matched_persons: persons_of(&matches),
         });
     }
-    if let Err(e) = service::record_matches(&app.store, analysis.analysis_id, &hit_persons) {
+    let recorded = service::record_matches(&app.store, analysis.analysis_id, &hit_persons);
+    drop(guard);
+    if let Err(e) = recorded {
         eprintln!("facelite: cannot record collection matches: {e}");
         let mut out = Outcome::failed(
             "the matches could not be recorded (see the server log)",

@@ -85,9 +85,11 @@ pub struct Collections {
     /// Makes templates with the running embedder.
     pub enroller: Arc<dyn Enroller>,
     pub files: ImageFiles,
-    /// Person deletion holds it exclusively; a COLLECTION analysis holds it shared from its
+    /// Person deletion holds it exclusively. A COLLECTION analysis holds it shared from its
     /// search until its match references are committed, so a person is never deleted between
-    /// being found and being recorded as matched.
+    /// being found and being recorded as matched; adding images holds it shared from the commit
+    /// until the new templates are indexed, so a deleted person's templates never stay in the
+    /// index. Nobody holds it during inference.
     pub match_guard: RwLock<()>,
 }
 

@@ -302,6 +302,11 @@ pub fn add_images(
     }
     let recs = store_files(cols, c, person_id, images)?;
     let scope = Scope::Company(c.company_id);
+    // Shared across the commit and the index update: a deletion of this person (exclusive)
+    // either commits first, and the commit below finds no person, or waits until the new
+    // templates are indexed, and then removes them with the rest. Without it the deletion
+    // could run in between and leave the new templates of a deleted person in the index.
+    let _shared = cols.match_guard.read().unwrap_or_else(|p| p.into_inner());
     let committed = store.write(|tx| {
         let mut person: PersonRec = tx
             .find_scoped::<PersonRec>(&scope, &person_id.to_string())?
@@ -418,6 +423,9 @@ pub fn delete_person(
     c: &CollectionRec,
     person_id: Uuid,
 ) -> Result<(), CollectionsError> {
+    // Exclusive until the index no longer holds the person's templates: no COLLECTION
+    // analysis is between its search and its recorded matches, and no image addition is
+    // between its commit and its index update.
     let _exclusive = cols.match_guard.write().unwrap_or_else(|p| p.into_inner());
     let scope = Scope::Company(c.company_id);
     let images = store.write(|tx| {

@@ -201,3 +201,45 @@ fn a_matched_person_is_kept_until_its_analyses_are_gone_and_deletion_removes_eve
     assert!(service::images_of(&store, &p).expect("images").is_empty());
     service::delete_collection(&store, &cols, &c).expect("empty collection");
 }
+
+/// Adding images commits and indexes under the match guard, so it cannot interleave with a
+/// person deletion (which holds the guard exclusively from its check to its index update) and
+/// leave a deleted person's new templates in the index.
+#[test]
+fn adding_images_waits_for_a_deletion_holding_the_guard() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (store, cols, _, _, _) = open(dir.path(), "1", false);
+    let c = service::create_collection(&store, Uuid::new_v4(), "watch", json!({})).expect("c");
+    let (p, _) = service::add_person(
+        &store,
+        &cols,
+        &c,
+        json!({}),
+        vec![image(&cols, &[1, 2, 3, 4])],
+    )
+    .expect("person");
+    let extra = image(&cols, &[5, 6, 7, 8]);
+    std::thread::scope(|s| {
+        let exclusive = cols.match_guard.write().unwrap_or_else(|e| e.into_inner());
+        let adder =
+            s.spawn(|| service::add_images(&store, &cols, &c, p.person_id, vec![extra], 16));
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        assert!(
+            !adder.is_finished(),
+            "images were added while a deletion held the guard"
+        );
+        let now = service::get_person(&store, &c, p.person_id).expect("person");
+        assert_eq!(
+            now.image_ids.len(),
+            1,
+            "committed while a deletion held the guard"
+        );
+        assert_eq!(cols.index.total(), 1);
+        drop(exclusive);
+        let (person, _) = adder.join().expect("thread").expect("added");
+        assert_eq!(person.image_ids.len(), 2);
+    });
+    assert_eq!(cols.index.total(), 2);
+    service::delete_person(&store, &cols, &c, p.person_id).expect("deleted");
+    assert_eq!(cols.index.total(), 0);
+}

@@ -162,3 +162,25 @@ live_class = 1
     let p_live = 1.0 / (1.0 + (bias[0] - bias[1]).exp());
     1.0 - p_live
 }
+
+/// Writes the classifier into `dir` as an embedder and returns its `[[model]]` block for the
+/// manifest. Its descriptor is `bias`, so a zero bias makes every embedding fail at run time
+/// ("descriptor is zero"), as a broken operator embedder would; the server still starts.
+// benches/lite.rs includes this file too and has no use for it.
+#[allow(dead_code)]
+pub fn embedder_entry(dir: &Path, bias: [f32; 2]) -> String {
+    let side = 16;
+    std::fs::write(dir.join("tiny_embedder.onnx"), classifier(side, bias)).unwrap();
+    format!(
+        r#"
+[[model]]
+kind = "embedder"
+file = "tiny_embedder.onnx"
+name = "tiny-embedder-test"
+version = "1"
+input = [{side}, {side}]
+layout = "NCHW"
+channels = "RGB"
+"#
+    )
+}

@@ -96,22 +96,27 @@ pub fn decode_base64(text: &[u8], kind: PartKind, what: &str) -> Result<Bytes, L
         })
 }
 
+/// The request-level check of a raw image body: Content-Type `image/jpeg` or `image/png`.
+/// Separate from [`raw_image`] so a route can refuse a malformed request before it refuses
+/// for lack of a model (a client error is reported before a server condition).
+pub fn check_raw_image_type(ctx: &Ctx) -> Result<(), LiteError> {
+    let ct = ctx.header("content-type").map(media_type);
+    match ct.as_deref() {
+        Some(t) if is_image_type(t) => Ok(()),
+        other => Err(LiteError::new(
+            Kind::ContentType,
+            format!(
+                "Content-Type must be image/jpeg or image/png, got {}",
+                other.unwrap_or("nothing")
+            ),
+        )),
+    }
+}
+
 /// A raw image body (`extract`, `liveness/detect`): the request Content-Type must be
 /// `image/jpeg` or `image/png`.
 pub async fn raw_image(ctx: &mut Ctx) -> Result<Bytes, LiteError> {
-    let ct = ctx.header("content-type").map(media_type);
-    match ct.as_deref() {
-        Some(t) if is_image_type(t) => {}
-        other => {
-            return Err(LiteError::new(
-                Kind::ContentType,
-                format!(
-                    "Content-Type must be image/jpeg or image/png, got {}",
-                    other.unwrap_or("nothing")
-                ),
-            ))
-        }
-    }
+    check_raw_image_type(ctx)?;
     let b64 = base64_mode(ctx);
     let body = read_body(ctx, PartKind::Image).await?;
     if body.is_empty() {
@@ -136,32 +141,50 @@ pub fn is_multipart(ctx: &Ctx) -> bool {
 
 /// Expected parts of a multipart request: field name -> kind.
 pub struct Expect<'a> {
+    /// The accepted fields. The last is the one a request may repeat (the candidates of the
+    /// `*_n` methods): a body or a part count over the limit answers its "unreadable" code,
+    /// so a template-only method never reports an image error.
     pub fields: &'a [(&'a str, PartKind)],
     /// Most parts accepted in one request (probe + candidates).
     pub max_parts: usize,
 }
 
-/// Reads a whole `multipart/form-data` body into parts, checking each part's content type
-/// against its field's kind and decoding base64 parts.
-pub async fn multipart(ctx: &mut Ctx, expect: &Expect<'_>) -> Result<Vec<Part>, LiteError> {
-    let ct = ctx.header("content-type").unwrap_or("").to_string();
-    if media_type(&ct) != "multipart/form-data" {
+impl Expect<'_> {
+    /// The kind whose code reports a request with too much in it (see [`Expect::fields`]).
+    fn bulk_kind(&self) -> PartKind {
+        self.fields.last().map_or(PartKind::Image, |&(_, k)| k)
+    }
+}
+
+/// The request-level checks of a multipart body: Content-Type `multipart/form-data` with a
+/// boundary, which is returned. Separate from [`multipart`] for the same reason as
+/// [`check_raw_image_type`].
+pub fn check_multipart_type(ctx: &Ctx) -> Result<String, LiteError> {
+    let ct = ctx.header("content-type").unwrap_or("");
+    if media_type(ct) != "multipart/form-data" {
         return Err(LiteError::new(
             Kind::ContentType,
             format!(
                 "Content-Type must be multipart/form-data, got {}",
-                if ct.is_empty() { "nothing" } else { &ct }
+                if ct.is_empty() { "nothing" } else { ct }
             ),
         ));
     }
-    let boundary = multer::parse_boundary(&ct).map_err(|e| {
+    multer::parse_boundary(ct).map_err(|e| {
         LiteError::new(
             Kind::ContentType,
             format!("multipart/form-data without a usable boundary: {e}"),
         )
-    })?;
+    })
+}
+
+/// Reads a whole `multipart/form-data` body into parts, checking each part's content type
+/// against its field's kind and decoding base64 parts.
+pub async fn multipart(ctx: &mut Ctx, expect: &Expect<'_>) -> Result<Vec<Part>, LiteError> {
+    let boundary = check_multipart_type(ctx)?;
     let request_b64 = base64_mode(ctx);
-    let body = read_body(ctx, PartKind::Image).await?;
+    let bulk = expect.bulk_kind();
+    let body = read_body(ctx, bulk).await?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(body) });
     let mut mp = multer::Multipart::new(stream, boundary);
     let mut parts = Vec::new();
@@ -178,7 +201,7 @@ pub async fn multipart(ctx: &mut Ctx, expect: &Expect<'_>) -> Result<Vec<Part>, 
         };
         if parts.len() >= expect.max_parts {
             return Err(LiteError::new(
-                Kind::Sample,
+                bulk.unreadable(),
                 format!("more than {} parts in one request", expect.max_parts),
             )
             .with_status(http::StatusCode::PAYLOAD_TOO_LARGE));
@@ -314,6 +337,32 @@ mod tests {
         );
         let err = decode_base64(b"not base64 !!", PartKind::Template, "x").unwrap_err();
         assert_eq!(err.kind, Kind::Template);
+    }
+
+    #[test]
+    fn too_much_is_reported_with_the_repeated_fields_code() {
+        let templates = [
+            ("template_1", PartKind::Template),
+            ("templates_n", PartKind::Template),
+        ];
+        let images = [
+            ("sample_1", PartKind::Image),
+            ("samples_n", PartKind::Image),
+        ];
+        let mixed = [
+            ("sample_1", PartKind::Image),
+            ("templates_n", PartKind::Template),
+        ];
+        let bulk = |fields| {
+            Expect {
+                fields,
+                max_parts: 1,
+            }
+            .bulk_kind()
+        };
+        assert_eq!(bulk(&templates), PartKind::Template);
+        assert_eq!(bulk(&images), PartKind::Image);
+        assert_eq!(bulk(&mixed), PartKind::Template);
     }
 
     #[test]

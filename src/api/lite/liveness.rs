@@ -16,9 +16,17 @@ const FIELDS: [(&str, PartKind); 3] = [
 /// Raw body or multipart; see module doc.
 pub async fn detect(ctx: Ctx) -> HandlerResult {
     serve(ctx, |mut ctx| async move {
-        // Refuse before reading a large body when the answer cannot be produced anyway.
+        // A malformed request is the client's error whatever the server has installed: its
+        // Content-Type is checked first (a wrong method never reaches this handler). Then,
+        // before the body is read and decoded, the missing model is refused (503).
+        let multipart = input::is_multipart(&ctx);
+        if multipart {
+            input::check_multipart_type(&ctx)?;
+        } else {
+            input::check_raw_image_type(&ctx)?;
+        }
         pipeline::require_passive_model(&ctx.app.vision)?;
-        let image = if input::is_multipart(&ctx) {
+        let image = if multipart {
             let expect = Expect {
                 fields: &FIELDS,
                 max_parts: 8,

@@ -3,7 +3,7 @@
 //!
 //! Templates of any other model (or model version) are never loaded here, so a probe can never be
 //! compared with a template from another model; they are re-made from the stored person images
-//! when the model changes (see `collections::reenrol`).
+//! when the model changes (see `collections::Collections::open`).
 
 pub mod gallery;
 pub mod kernel;
