@@ -110,7 +110,8 @@ pub struct Stored {
     pub webhook_queued: bool,
 }
 
-/// Runs one stored job to completion. Errors are store errors; the job then stays queued.
+/// Runs one stored job to completion. Errors are store errors; the job then stays on disk and
+/// the worker queues it again after a delay ([`crate::analysis::store_retry_delay`]).
 pub fn run(
     app: &App,
     backend: &dyn Backend,

@@ -84,7 +84,8 @@ impl Queue {
         })
     }
 
-    /// Pushes tasks ignoring the capacity (recovery at start).
+    /// Pushes tasks ignoring the capacity: jobs recovered at start, and stored jobs retried
+    /// after their result could not be stored (both are already on disk).
     pub fn push_recovered(&self, tasks: Vec<Task>) {
         let mut g = self.lock();
         g.items.extend(tasks);
