@@ -178,6 +178,11 @@ fn worker(app: Arc<App>, runtime: tokio::runtime::Handle) {
                 }
             },
             Task::Instant(t) => {
+                // The request gave up waiting (instant-mode timeout): drop the media now
+                // instead of spending a worker on an answer nobody reads.
+                if t.reply.is_closed() {
+                    continue;
+                }
                 let source = MemorySource(&t.bytes);
                 let out = jobs::execute(
                     flow.backend.as_ref(),
