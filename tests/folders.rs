@@ -409,3 +409,65 @@ fn media_and_analyses_lists_across_folders_page_sort_and_filter() {
     );
     assert_eq!(ids, vec![analyses[0].clone()]);
 }
+
+#[test]
+fn folder_list_filters_by_analysis_type_and_refuses_unknown_types() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, client) = company_user(&srv, &admin, "typeco", "CLIENT");
+    let photo = data("obama.jpg");
+    let mut folders = Vec::new();
+    for kind in ["quality", "biometry", "quality", ""] {
+        let f = form(&[("p", "a.jpg", &photo, &["photo_selfie"])], json!({}));
+        let r = srv.post_multipart("/api/folders/", Some(&client), &f);
+        assert_eq!(r.status, 201, "{}", r.text());
+        let fid = r.json()["folder_id"].as_str().expect("fid").to_string();
+        if !kind.is_empty() {
+            let r = srv.post_json(
+                &format!("/api/folders/{fid}/analyses/"),
+                Some(&client),
+                &json!({"analyses": [{"type": kind}]}),
+            );
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+        folders.push(fid);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ids = |path: &str| -> Vec<String> {
+        let r = srv.get(path, Some(&client));
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let mut ids: Vec<String> = r.json()["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["folder_id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(ids("/api/folders/").len(), 4);
+    assert_eq!(
+        ids("/api/folders/?analyse.type=BIOMETRY"),
+        vec![folders[1].clone()]
+    );
+    assert_eq!(
+        ids("/api/folders/?analyse.type=QUALITY"),
+        sorted(vec![folders[0].clone(), folders[2].clone()])
+    );
+    assert_eq!(
+        ids("/api/folders/?analyse.type=quality,BIOMETRY"),
+        sorted(folders[..3].to_vec())
+    );
+    assert!(ids("/api/folders/?analyse.type=COLLECTION").is_empty());
+    // An unknown type is a bad parameter, not a silently dropped filter.
+    let msg = srv
+        .get("/api/folders/?analyse.type=BIOMETRYY", Some(&client))
+        .assert_error(400, 4);
+    assert!(msg.contains("BIOMETRYY"), "{msg}");
+    srv.get("/api/folders/?analyse.type=quality,nope", Some(&client))
+        .assert_error(400, 4);
+}
