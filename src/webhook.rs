@@ -248,14 +248,37 @@ pub async fn post(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16, 
     }
 }
 
-async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16, String> {
+/// Where a webhook URL points: what to connect to, and the request line and Host to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub https: bool,
+    /// The host to connect to and to name in TLS, without the brackets of an IPv6 literal.
+    pub host: String,
+    pub port: u16,
+    /// Path and query (`/` when the URL has none).
+    pub path: String,
+    /// The `Host` header value (the URL's authority, brackets kept).
+    pub authority: String,
+}
+
+/// Parses a webhook URL. An IPv6 literal (`http://[::1]:8080/`) keeps its brackets in the
+/// `Host` header but not in the address handed to connect or TLS, which would not resolve it.
+pub fn endpoint(url: &str) -> Result<Endpoint, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     let https = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
         _ => return Err("only http:// and https:// endpoints are supported".into()),
     };
-    let host = uri.host().ok_or("URL has no host")?.to_string();
+    let raw_host = uri.host().ok_or("URL has no host")?;
+    let host = raw_host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(raw_host)
+        .to_string();
+    if host.is_empty() {
+        return Err("URL has no host".into());
+    }
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let path = uri
         .path_and_query()
@@ -264,11 +287,28 @@ async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16
     let authority = uri
         .authority()
         .map(|a| a.as_str().to_string())
-        .unwrap_or_else(|| host.clone());
+        .unwrap_or_else(|| raw_host.to_string());
+    Ok(Endpoint {
+        https,
+        host,
+        port,
+        path,
+        authority,
+    })
+}
+
+async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16, String> {
+    let Endpoint {
+        https,
+        host,
+        port,
+        path,
+        authority,
+    } = endpoint(url)?;
     let mut req = http::Request::builder()
         .method(http::Method::POST)
         .uri(path)
-        .header(http::header::HOST, authority)
+        .header(http::header::HOST, authority.as_str())
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(
             http::header::USER_AGENT,
@@ -282,7 +322,7 @@ async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16
         .map_err(|e| format!("cannot build the request: {e}"))?;
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
-        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+        .map_err(|e| format!("connect {authority}: {e}"))?;
     if https {
         let tls = tls_connector()?;
         let name = rustls::pki_types::ServerName::try_from(host.clone())
@@ -344,6 +384,67 @@ mod tests {
         assert_eq!(backoff_secs(&cfg, 40), 3600);
         // 48 h of retries at the cap: far more than the 24 h the contract requires.
         assert!(cfg.give_up_after_hours >= 24);
+    }
+
+    #[test]
+    fn endpoints_parse_and_ipv6_literals_lose_their_brackets() {
+        let e = endpoint("http://[::1]:8080/hook?x=1").expect("ipv6");
+        assert_eq!(e.host, "::1");
+        assert_eq!(e.port, 8080);
+        assert_eq!(e.authority, "[::1]:8080");
+        assert_eq!(e.path, "/hook?x=1");
+        assert!(!e.https);
+        let e = endpoint("https://[2001:db8::5]/").expect("ipv6 https");
+        assert_eq!(
+            (e.host.as_str(), e.port, e.https),
+            ("2001:db8::5", 443, true)
+        );
+        assert!(rustls::pki_types::ServerName::try_from(e.host).is_ok());
+        let e = endpoint("http://127.0.0.1:9").expect("ipv4");
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("127.0.0.1", 9, "/")
+        );
+        let e = endpoint("https://hooks.example.com/a").expect("name");
+        assert_eq!((e.host.as_str(), e.port), ("hooks.example.com", 443));
+        assert!(endpoint("ftp://example.com/").is_err());
+        assert!(endpoint("not a url").is_err());
+    }
+
+    #[tokio::test]
+    async fn posts_reach_an_ipv6_literal_endpoint() {
+        let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
+            // No IPv6 loopback on this machine: the parsing test above still covers it.
+            return;
+        };
+        let port = listener.local_addr().expect("addr").port();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                .await
+                .expect("write");
+            String::from_utf8_lossy(&got).to_string()
+        });
+        let cfg = WebhooksConfig::default();
+        let status = post(&cfg, &format!("http://[::1]:{port}/hook"), "{}".into()).await;
+        assert_eq!(status, Ok(204));
+        let head = server.await.expect("server");
+        assert!(head.starts_with("POST /hook HTTP/1.1"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("host: [::1]:{port}")),
+            "{head}"
+        );
     }
 
     #[test]
