@@ -424,3 +424,24 @@ fn media_decoding_limits_from_the_config_apply_to_analyses() {
         .to_string();
     assert!(reason.contains("320"), "{done}");
 }
+
+#[test]
+fn ozcapsula_bodies_get_the_container_error_on_folders_and_instant() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, t) = company_user(&srv, &admin, "capsula", "CLIENT");
+    for path in ["/api/folders/", "/api/instant/folders/"] {
+        let r = common::http(
+            "POST",
+            &srv.url(path),
+            &[
+                ("X-Forensic-Access-Token".into(), t.clone()),
+                ("Content-Type".into(), "application/octet-stream".into()),
+            ],
+            b"\x00\x01 an encrypted container",
+        );
+        let msg = r.assert_error(400, 14);
+        assert!(msg.contains("OzCapsula"), "{path}: {msg}");
+    }
+    assert_eq!(srv.get("/api/folders/", Some(&t)).json()["total"], 0);
+}
