@@ -276,7 +276,22 @@ pub async fn parse(
         })?;
         file.media_type = media_type;
         file.ext = ext;
-        validate(&file, limits)?;
+        let file = if media_type == MediaType::Video {
+            file
+        } else {
+            // Reading up to a whole file back and walking a ZIP directory is blocking work:
+            // keep it off the async runtime. A panicking check drops the file (and its
+            // staging copy) with its thread.
+            let limits = limits.clone();
+            let (file, checked) = tokio::task::spawn_blocking(move || {
+                let checked = validate(&file, &limits);
+                (file, checked)
+            })
+            .await
+            .map_err(|e| UploadError::Io(format!("the upload check stopped: {e}")))?;
+            checked?;
+            file
+        };
         upload.files.push(file);
     }
     if let Some(raw) = payload_raw {
@@ -317,13 +332,24 @@ pub fn sniff(head: &[u8]) -> Option<(MediaType, &'static str)> {
     })
 }
 
-/// Checks the per-type limits that need more than the first bytes.
+/// The bytes of a part for checking: read from its staging file, borrowed when in memory.
+fn contents(file: &UploadedFile) -> Result<std::borrow::Cow<'_, [u8]>, UploadError> {
+    match &file.data {
+        PartData::Staged(p) => std::fs::read(p)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| UploadError::Io(e.to_string())),
+        PartData::Memory(b) => Ok(std::borrow::Cow::Borrowed(b.as_slice())),
+    }
+}
+
+/// Checks the per-type limits that need more than the first bytes. Blocking (file reads,
+/// ZIP directory); run it off the async runtime.
 fn validate(file: &UploadedFile, limits: &LimitsConfig) -> Result<(), UploadError> {
     let name = &file.field;
     match file.media_type {
         MediaType::Image => {
-            let bytes = file.bytes().map_err(|e| UploadError::Io(e.to_string()))?;
-            let (w, h) = image::ImageReader::new(Cursor::new(&bytes))
+            let bytes = contents(file)?;
+            let (w, h) = image::ImageReader::new(Cursor::new(&*bytes))
                 .with_guessed_format()
                 .map_err(|e| UploadError::Io(e.to_string()))?
                 .into_dimensions()
@@ -339,8 +365,8 @@ fn validate(file: &UploadedFile, limits: &LimitsConfig) -> Result<(), UploadErro
             }
         }
         MediaType::ShotsSet => {
-            let bytes = file.bytes().map_err(|e| UploadError::Io(e.to_string()))?;
-            let mut zip = zip::ZipArchive::new(Cursor::new(&bytes)).map_err(|e| {
+            let bytes = contents(file)?;
+            let mut zip = zip::ZipArchive::new(Cursor::new(&*bytes)).map_err(|e| {
                 UploadError::Value(format!("file part `{name}` is not a readable ZIP: {e}"))
             })?;
             if zip.len() > limits.max_zip_entries {

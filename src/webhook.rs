@@ -3,8 +3,9 @@
 //! * When a group of analyses finishes, the worker that stored the last result puts the folder
 //!   JSON (as `GET /api/folders/{id}/?with_analyses=true` renders it) into the outbox in the same
 //!   transaction, so a notification is never lost, even by a crash right after.
-//! * The sender (one tokio task) POSTs due deliveries as `application/json`, at most
-//!   `webhooks.concurrency` at once, each bounded by `webhooks.timeout_secs`. A 2xx answer
+//! * The sender (one tokio task) POSTs due deliveries as `application/json`, each in its own
+//!   task, at most `webhooks.concurrency` at once, each bounded by `webhooks.timeout_secs`; a
+//!   dead endpoint holds one slot, not the others' deliveries. A 2xx answer
 //!   deletes the delivery; anything else schedules a retry after `initial_backoff_secs * 2^n`
 //!   (capped at `max_backoff_secs`) until `give_up_after_hours` (default 48 h) have passed.
 //! * With `webhooks.secret` set, each body is signed: `X-Facelite-Signature: sha256=<hex of
@@ -15,6 +16,7 @@
 //! * Transport: hyper's HTTP/1 client over a tokio TCP stream, wrapped in rustls (ring
 //!   provider, Mozilla roots from the pure-Rust `webpki-roots` crate) for https://.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ use http_body_util::{BodyExt, Full};
 use redb::{
     ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::analysis::model::{now_secs, OutboxRec};
@@ -98,14 +101,32 @@ pub fn backoff_secs(cfg: &WebhooksConfig, attempts: u32) -> u64 {
         .min(cfg.max_backoff_secs.max(1))
 }
 
-/// The sender task: delivers due notifications until the process ends.
+/// Deliveries being attempted right now, and the permits bounding them.
+struct InFlight {
+    ids: std::sync::Mutex<HashSet<Uuid>>,
+    permits: Arc<Semaphore>,
+}
+
+impl InFlight {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The sender task: delivers due notifications until the process ends. Each delivery runs in
+/// its own task holding one of `webhooks.concurrency` permits, so a slow or dead endpoint
+/// occupies one permit for its timeout instead of holding up every other receiver.
 pub async fn run(app: Arc<App>) {
     if let Err(e) = ensure_table(&app) {
         eprintln!("facelite: webhook outbox unavailable: {e}");
         return;
     }
+    let flight = Arc::new(InFlight {
+        ids: std::sync::Mutex::new(HashSet::new()),
+        permits: Arc::new(Semaphore::new(app.config.webhooks.concurrency.max(1))),
+    });
     loop {
-        let next = match deliver_due(&app).await {
+        let next = match dispatch_due(&app, &flight) {
             Ok(n) => n,
             Err(e) => {
                 eprintln!("facelite: webhook outbox error: {e}");
@@ -115,6 +136,7 @@ pub async fn run(app: Arc<App>) {
         let wait = next
             .map(|t| (t - now_secs()).clamp(0.05, 60.0))
             .unwrap_or(60.0);
+        // A finished delivery wakes this loop too (a permit is free again).
         tokio::select! {
             _ = app.flow.webhook_wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
@@ -129,31 +151,49 @@ fn ensure_table(app: &App) -> Result<(), RepoError> {
     Ok(())
 }
 
-/// Delivers everything due now (in batches); returns when the next delivery is due.
-async fn deliver_due(app: &Arc<App>) -> Result<Option<f64>, RepoError> {
-    let cfg = &app.config.webhooks;
-    loop {
-        let now = now_secs();
-        let (due, next) = due_batch(app, now, cfg.concurrency.max(1))?;
-        if due.is_empty() {
-            return Ok(next);
-        }
-        let mut handles = Vec::new();
-        for rec in due {
-            let app = app.clone();
-            handles.push(tokio::spawn(async move {
-                let result = post(&app.config.webhooks, &rec.url, rec.body.clone()).await;
-                (rec, result)
-            }));
-        }
-        for h in handles {
-            let Ok((rec, result)) = h.await else { continue };
-            record_attempt(app, rec, result)?;
-        }
+/// Starts a task for every due delivery that is not already in flight, as far as permits
+/// allow. Returns when the loop should look again: the next delivery's due time, or `None`
+/// when nothing waits or every permit is taken (a finishing delivery wakes the loop).
+fn dispatch_due(app: &Arc<App>, flight: &Arc<InFlight>) -> Result<Option<f64>, RepoError> {
+    let free = flight.permits.available_permits();
+    if free == 0 {
+        return Ok(None);
     }
+    let in_flight = flight.ids().clone();
+    let (due, next) = due_batch(app, now_secs(), free, &in_flight)?;
+    for rec in due {
+        let Ok(permit) = flight.permits.clone().try_acquire_owned() else {
+            break;
+        };
+        flight.ids().insert(rec.delivery_id);
+        let app = app.clone();
+        let flight = flight.clone();
+        tokio::spawn(async move {
+            let id = rec.delivery_id;
+            let result = post(&app.config.webhooks, &rec.url, rec.body.clone()).await;
+            let app2 = app.clone();
+            let stored =
+                tokio::task::spawn_blocking(move || record_attempt(&app2, rec, result)).await;
+            match stored {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("facelite: webhook outbox error: {e}"),
+                Err(e) => eprintln!("facelite: webhook outbox task failed: {e}"),
+            }
+            flight.ids().remove(&id);
+            drop(permit);
+            app.flow.webhook_wake.notify_one();
+        });
+    }
+    Ok(next)
 }
 
-fn due_batch(app: &App, now: f64, n: usize) -> Result<(Vec<OutboxRec>, Option<f64>), RepoError> {
+/// Up to `n` due deliveries not in `skip`, and the due time of the next one left waiting.
+fn due_batch(
+    app: &App,
+    now: f64,
+    n: usize,
+    skip: &HashSet<Uuid>,
+) -> Result<(Vec<OutboxRec>, Option<f64>), RepoError> {
     let txn = crate::store::raw::db(&app.store).begin_read()?;
     let due = txn.open_table(OUTBOX_DUE)?;
     let outbox = txn.open_table(repo::OUTBOX)?;
@@ -168,13 +208,20 @@ fn due_batch(app: &App, now: f64, n: usize) -> Result<(Vec<OutboxRec>, Option<f6
             .and_then(|s| s.parse::<u64>().ok())
             .map(|ms| ms as f64 / 1000.0)
             .unwrap_or(0.0);
-        if at > now || out.len() >= n {
-            next = Some(at);
-            break;
-        }
         let Some(id) = key.split('/').nth(1) else {
             continue;
         };
+        if id.parse::<Uuid>().is_ok_and(|u| skip.contains(&u)) {
+            continue;
+        }
+        if at > now {
+            next = Some(at);
+            break;
+        }
+        if out.len() >= n {
+            // Every free permit is used; the finishing deliveries wake the loop.
+            break;
+        }
         if let Some(v) = outbox.get(id)? {
             if let Ok(rec) = serde_json::from_slice::<OutboxRec>(v.value()) {
                 out.push(rec);
@@ -194,6 +241,15 @@ fn record_attempt(
     {
         let mut due = txn.open_table(OUTBOX_DUE)?;
         due.remove(due_key(rec.next_attempt_at, rec.delivery_id).as_str())?;
+    }
+    // Dropped from a full outbox while it was being attempted: keep it dropped.
+    let still_queued = txn
+        .open_table(repo::OUTBOX)?
+        .get(rec.delivery_id.to_string().as_str())?
+        .is_some();
+    if !still_queued {
+        txn.commit()?;
+        return Ok(());
     }
     rec.attempts += 1;
     let now = now_secs();
@@ -248,14 +304,37 @@ pub async fn post(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16, 
     }
 }
 
-async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16, String> {
+/// Where a webhook URL points: what to connect to, and the request line and Host to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub https: bool,
+    /// The host to connect to and to name in TLS, without the brackets of an IPv6 literal.
+    pub host: String,
+    pub port: u16,
+    /// Path and query (`/` when the URL has none).
+    pub path: String,
+    /// The `Host` header value (the URL's authority, brackets kept).
+    pub authority: String,
+}
+
+/// Parses a webhook URL. An IPv6 literal (`http://[::1]:8080/`) keeps its brackets in the
+/// `Host` header but not in the address handed to connect or TLS, which would not resolve it.
+pub fn endpoint(url: &str) -> Result<Endpoint, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     let https = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
         _ => return Err("only http:// and https:// endpoints are supported".into()),
     };
-    let host = uri.host().ok_or("URL has no host")?.to_string();
+    let raw_host = uri.host().ok_or("URL has no host")?;
+    let host = raw_host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(raw_host)
+        .to_string();
+    if host.is_empty() {
+        return Err("URL has no host".into());
+    }
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let path = uri
         .path_and_query()
@@ -264,11 +343,28 @@ async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16
     let authority = uri
         .authority()
         .map(|a| a.as_str().to_string())
-        .unwrap_or_else(|| host.clone());
+        .unwrap_or_else(|| raw_host.to_string());
+    Ok(Endpoint {
+        https,
+        host,
+        port,
+        path,
+        authority,
+    })
+}
+
+async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16, String> {
+    let Endpoint {
+        https,
+        host,
+        port,
+        path,
+        authority,
+    } = endpoint(url)?;
     let mut req = http::Request::builder()
         .method(http::Method::POST)
         .uri(path)
-        .header(http::header::HOST, authority)
+        .header(http::header::HOST, authority.as_str())
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(
             http::header::USER_AGENT,
@@ -282,7 +378,7 @@ async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16
         .map_err(|e| format!("cannot build the request: {e}"))?;
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
-        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+        .map_err(|e| format!("connect {authority}: {e}"))?;
     if https {
         let tls = tls_connector()?;
         let name = rustls::pki_types::ServerName::try_from(host.clone())
@@ -344,6 +440,67 @@ mod tests {
         assert_eq!(backoff_secs(&cfg, 40), 3600);
         // 48 h of retries at the cap: far more than the 24 h the contract requires.
         assert!(cfg.give_up_after_hours >= 24);
+    }
+
+    #[test]
+    fn endpoints_parse_and_ipv6_literals_lose_their_brackets() {
+        let e = endpoint("http://[::1]:8080/hook?x=1").expect("ipv6");
+        assert_eq!(e.host, "::1");
+        assert_eq!(e.port, 8080);
+        assert_eq!(e.authority, "[::1]:8080");
+        assert_eq!(e.path, "/hook?x=1");
+        assert!(!e.https);
+        let e = endpoint("https://[2001:db8::5]/").expect("ipv6 https");
+        assert_eq!(
+            (e.host.as_str(), e.port, e.https),
+            ("2001:db8::5", 443, true)
+        );
+        assert!(rustls::pki_types::ServerName::try_from(e.host).is_ok());
+        let e = endpoint("http://127.0.0.1:9").expect("ipv4");
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("127.0.0.1", 9, "/")
+        );
+        let e = endpoint("https://hooks.example.com/a").expect("name");
+        assert_eq!((e.host.as_str(), e.port), ("hooks.example.com", 443));
+        assert!(endpoint("ftp://example.com/").is_err());
+        assert!(endpoint("not a url").is_err());
+    }
+
+    #[tokio::test]
+    async fn posts_reach_an_ipv6_literal_endpoint() {
+        let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
+            // No IPv6 loopback on this machine: the parsing test above still covers it.
+            return;
+        };
+        let port = listener.local_addr().expect("addr").port();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                .await
+                .expect("write");
+            String::from_utf8_lossy(&got).to_string()
+        });
+        let cfg = WebhooksConfig::default();
+        let status = post(&cfg, &format!("http://[::1]:{port}/hook"), "{}".into()).await;
+        assert_eq!(status, Ok(204));
+        let head = server.await.expect("server");
+        assert!(head.starts_with("POST /hook HTTP/1.1"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("host: [::1]:{port}")),
+            "{head}"
+        );
     }
 
     #[test]

@@ -424,3 +424,88 @@ fn media_decoding_limits_from_the_config_apply_to_analyses() {
         .to_string();
     assert!(reason.contains("320"), "{done}");
 }
+
+#[test]
+fn ozcapsula_bodies_get_the_container_error_on_folders_and_instant() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, t) = company_user(&srv, &admin, "capsula", "CLIENT");
+    for path in ["/api/folders/", "/api/instant/folders/"] {
+        let r = common::http(
+            "POST",
+            &srv.url(path),
+            &[
+                ("X-Forensic-Access-Token".into(), t.clone()),
+                ("Content-Type".into(), "application/octet-stream".into()),
+            ],
+            b"\x00\x01 an encrypted container",
+        );
+        let msg = r.assert_error(400, 14);
+        assert!(msg.contains("OzCapsula"), "{path}: {msg}");
+    }
+    assert_eq!(srv.get("/api/folders/", Some(&t)).json()["total"], 0);
+}
+
+/// QUALITY on a real head-turn clip keeps a best shot: stored, it is a JPEG served at its
+/// `original_url`; in instant mode it comes back inline as base64 of a JPEG.
+#[test]
+fn best_shots_are_jpegs_linked_when_stored_and_inline_in_instant_mode() {
+    use base64::Engine as _;
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, t) = company_user(&srv, &admin, "bestshot", "CLIENT");
+    let clip = data("media/gesture_turn.mp4");
+    let tags: &[&str] = &["video_selfie", "video_selfie_left"];
+    let v = folder_with_clip(&srv, &t, &clip, tags);
+    let fid = v["folder_id"].as_str().expect("id");
+    let a = start(
+        &srv,
+        &t,
+        fid,
+        json!({"analyses": [{"type": "quality", "params": {"extract_best_shot": true}}]}),
+    );
+    let done = wait_analysis(&srv, &t, a[0]["analysis_id"].as_str().expect("id"), 240);
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    let img = &done["results_media"][0]["output_images"][0];
+    let url = img["original_url"].as_str().expect("best shot url");
+    let path = &url[url.find("/api/").expect("path")..];
+    assert_eq!(srv.get(path, None).status, 401);
+    let got = srv.get(path, Some(&t));
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-type"), Some("image/jpeg"));
+    assert_eq!(&got.body[..3], &[0xFF, 0xD8, 0xFF], "best shot is a JPEG");
+    assert!(
+        got.body.len() > 1000,
+        "a real image: {} bytes",
+        got.body.len()
+    );
+
+    let f = form(
+        &[("video1", "turn.mp4", &clip, tags)],
+        json!({"analyses": [{"type": "quality", "params": {"extract_best_shot": true}}]}),
+    );
+    let r = srv.post_multipart("/api/instant/folders/", Some(&t), &f);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let a = &v["analyses"][0];
+    assert_eq!(a["state"], "FINISHED", "{a}");
+    let img = &a["results_media"][0]["output_images"][0];
+    assert!(img["original_url"].is_null(), "{img}");
+    let b64 = img["base64"].as_str().expect("inline best shot");
+    let jpeg = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("valid base64");
+    assert_eq!(
+        &jpeg[..3],
+        &[0xFF, 0xD8, 0xFF],
+        "inline best shot is a JPEG"
+    );
+    assert!(jpeg.ends_with(&[0xFF, 0xD9]), "a complete JPEG");
+}
+
+fn folder_with_clip(srv: &TestServer, token: &str, clip: &[u8], tags: &[&str]) -> Value {
+    let f = form(&[("video1", "turn.mp4", clip, tags)], json!({}));
+    let r = srv.post_multipart("/api/folders/", Some(token), &f);
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()
+}

@@ -409,3 +409,216 @@ fn media_and_analyses_lists_across_folders_page_sort_and_filter() {
     );
     assert_eq!(ids, vec![analyses[0].clone()]);
 }
+
+#[test]
+fn folder_list_filters_by_analysis_type_and_refuses_unknown_types() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, client) = company_user(&srv, &admin, "typeco", "CLIENT");
+    let photo = data("obama.jpg");
+    let mut folders = Vec::new();
+    for kind in ["quality", "biometry", "quality", ""] {
+        let f = form(&[("p", "a.jpg", &photo, &["photo_selfie"])], json!({}));
+        let r = srv.post_multipart("/api/folders/", Some(&client), &f);
+        assert_eq!(r.status, 201, "{}", r.text());
+        let fid = r.json()["folder_id"].as_str().expect("fid").to_string();
+        if !kind.is_empty() {
+            let r = srv.post_json(
+                &format!("/api/folders/{fid}/analyses/"),
+                Some(&client),
+                &json!({"analyses": [{"type": kind}]}),
+            );
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+        folders.push(fid);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ids = |path: &str| -> Vec<String> {
+        let r = srv.get(path, Some(&client));
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let mut ids: Vec<String> = r.json()["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["folder_id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(ids("/api/folders/").len(), 4);
+    assert_eq!(
+        ids("/api/folders/?analyse.type=BIOMETRY"),
+        vec![folders[1].clone()]
+    );
+    assert_eq!(
+        ids("/api/folders/?analyse.type=QUALITY"),
+        sorted(vec![folders[0].clone(), folders[2].clone()])
+    );
+    assert_eq!(
+        ids("/api/folders/?analyse.type=quality,BIOMETRY"),
+        sorted(folders[..3].to_vec())
+    );
+    assert!(ids("/api/folders/?analyse.type=COLLECTION").is_empty());
+    // An unknown type is a bad parameter, not a silently dropped filter.
+    let msg = srv
+        .get("/api/folders/?analyse.type=BIOMETRYY", Some(&client))
+        .assert_error(400, 4);
+    assert!(msg.contains("BIOMETRYY"), "{msg}");
+    srv.get("/api/folders/?analyse.type=quality,nope", Some(&client))
+        .assert_error(400, 4);
+}
+
+#[test]
+fn deleting_a_media_removes_it_and_its_file_for_company_admins_only() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (company, cadmin) = company_user(&srv, &admin, "mediadel", "CLIENT_ADMIN");
+    let r = srv.post_json(
+        "/api/users/",
+        Some(&admin),
+        &json!({
+            "email": "mediadel-plain@example.test", "password": "a-long-test-password-1",
+            "user_type": "CLIENT", "company_id": company, "first_name": "T", "last_name": "U"
+        }),
+    );
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    let (client, _) = srv.login("mediadel-plain@example.test", "a-long-test-password-1");
+    let (_, stranger) = company_user(&srv, &admin, "mediadel2", "CLIENT_ADMIN");
+    let f = form(
+        &[
+            ("keep", "a.jpg", &data("grace_hopper.jpg"), &[]),
+            ("drop", "b.jpg", &data("obama.jpg"), &["photo_selfie"]),
+        ],
+        json!({}),
+    );
+    let r = srv.post_multipart("/api/folders/", Some(&client), &f);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let folder = r.json();
+    let fid = folder["folder_id"].as_str().expect("fid").to_string();
+    let mid = folder["media"][1]["media_id"]
+        .as_str()
+        .expect("mid")
+        .to_string();
+    let url = folder["media"][1]["original_url"].as_str().expect("url");
+    let file_path = url[url.find("/api/").expect("path")..].to_string();
+    assert_eq!(stored_files(&srv.data_dir), 2);
+    // A CLIENT may not delete; another company does not see the media.
+    srv.delete(&format!("/api/media/{mid}"), Some(&client))
+        .assert_error(403, 9);
+    srv.delete(&format!("/api/media/{mid}"), Some(&stranger))
+        .assert_error(404, 10);
+    assert_eq!(srv.get(&file_path, Some(&client)).status, 200);
+    // The company administrator may: the media, its file and its bytes are gone.
+    let r = srv.delete(&format!("/api/media/{mid}"), Some(&cadmin));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["deleted"], true);
+    srv.get(&format!("/api/media/{mid}"), Some(&client))
+        .assert_error(404, 10);
+    srv.get(&file_path, Some(&client)).assert_error(404, 10);
+    srv.delete(&format!("/api/media/{mid}"), Some(&cadmin))
+        .assert_error(404, 10);
+    let media = srv
+        .get(&format!("/api/folders/{fid}/media"), Some(&client))
+        .json();
+    assert_eq!(media.as_array().map(Vec::len), Some(1), "{media}");
+    assert_ne!(media[0]["media_id"], mid.as_str());
+    assert_eq!(stored_files(&srv.data_dir), 1);
+}
+
+/// A PNG whose header claims `w` x `h` pixels (the pixel data is never read).
+fn png_header_claiming(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for b in bytes {
+            crc ^= u32::from(*b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    // 8-bit RGB, deflate, adaptive filtering, no interlace.
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&ihdr);
+    out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    // An empty IDAT and IEND, so the file is structurally complete.
+    for chunk in [&b"IDAT"[..], &b"IEND"[..]] {
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(&crc32(chunk).to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn pixel_total_bytes_and_zip_entry_limits_refuse_and_store_nothing() {
+    let srv = TestServer::start_with(
+        &[
+            ("FACELITE_LIMITS_MAX_UPLOAD_BYTES", "400000"),
+            ("FACELITE_LIMITS_MAX_ZIP_ENTRIES", "4"),
+        ],
+        &[],
+    );
+    let admin = srv.admin_token();
+    let (_, client) = company_user(&srv, &admin, "biglimits", "CLIENT");
+    let huge = png_header_claiming(100_000, 100_000);
+    assert!(huge.len() < 100, "a tiny file claiming 10^10 pixels");
+    let shots = data("media/shots.zip");
+    let cases: Vec<(&str, Multipart, &str)> = vec![
+        (
+            "pixels",
+            Multipart::new().file("photo1", "huge.png", "image/png", &huge),
+            "pixels",
+        ),
+        (
+            "total bytes",
+            Multipart::new()
+                .file("a", "a.jpg", "image/jpeg", &data("obama.jpg"))
+                .file("b", "b.jpg", "image/jpeg", &data("obama2.jpg")),
+            "limit",
+        ),
+        (
+            "zip entries",
+            Multipart::new().file("shots", "shots.zip", "application/zip", &shots),
+            "entries",
+        ),
+    ];
+    for (what, f, needle) in cases {
+        for path in ["/api/folders/", "/api/instant/folders/"] {
+            let r = srv.post_multipart(path, Some(&client), &f);
+            let msg = r.assert_error(413, 4);
+            assert!(msg.contains(needle), "{what} on {path}: {msg}");
+        }
+    }
+    let r = srv.get("/api/folders/", Some(&client));
+    assert_eq!(r.json()["total"], 0, "{}", r.text());
+    assert_eq!(stored_files(&srv.data_dir), 0);
+    // Under the limits the same kinds of media are accepted.
+    let r = srv.post_multipart(
+        "/api/folders/",
+        Some(&client),
+        &Multipart::new()
+            .file("p", "a.png", "image/png", &png_header_claiming(64, 64))
+            .file(
+                "s",
+                "s.zip",
+                "application/zip",
+                &data("media/shots_png.zip"),
+            ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(stored_files(&srv.data_dir), 2);
+}

@@ -123,3 +123,64 @@ fn failing_receiver_gets_the_webhook_on_retry_even_after_a_restart() {
     assert_eq!(rx.got.lock().expect("lock").len(), 3);
     drop(srv);
 }
+
+/// A receiver that accepts connections and never answers holds one delivery slot until its
+/// timeout; deliveries to other receivers go out meanwhile.
+#[test]
+fn a_dead_endpoint_does_not_hold_up_other_receivers() {
+    let srv = TestServer::start_with(
+        &[
+            ("FACELITE_WEBHOOKS_CONCURRENCY", "2"),
+            ("FACELITE_WEBHOOKS_TIMEOUT_SECS", "60"),
+        ],
+        &[],
+    );
+    let admin = srv.admin_token();
+    let (_, t) = company_user(&srv, &admin, "deadhook", "CLIENT");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_url = format!("http://{}/never", dead.local_addr().expect("addr"));
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let held2 = held.clone();
+    std::thread::spawn(move || {
+        for s in dead.incoming().flatten() {
+            held2.lock().expect("lock").push(s);
+        }
+    });
+    let live = Receiver::start(vec![200]);
+    let single = |url: String| {
+        let f = form(
+            &[
+                ("a", "a.jpg", &data("obama.jpg"), &[]),
+                ("b", "b.jpg", &data("obama2.jpg"), &[]),
+            ],
+            json!({"resolution_endpoint": url, "analyses": [{"type": "biometry"}]}),
+        );
+        let r = srv.post_multipart("/api/folders/", Some(&t), &f);
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(r.json()["analyses"][0]["state"], "FINISHED", "{}", r.text());
+    };
+    single(dead_url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while held.lock().expect("lock").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead endpoint was never called"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = std::time::Instant::now();
+    single(live.url("/one"));
+    single(live.url("/two"));
+    let got = live.wait_for(2, 20);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the live receiver waited for the dead one: {:?}",
+        started.elapsed()
+    );
+    let mut paths: Vec<&str> = got.iter().map(|g| g.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, vec!["/one", "/two"]);
+    // The dead endpoint was called once and is still held: nothing re-sent it meanwhile.
+    assert_eq!(held.lock().expect("lock").len(), 1);
+}

@@ -110,7 +110,8 @@ pub struct Stored {
     pub webhook_queued: bool,
 }
 
-/// Runs one stored job to completion. Errors are store errors; the job then stays queued.
+/// Runs one stored job to completion. Errors are store errors; the job then stays on disk and
+/// the worker queues it again after a delay ([`crate::analysis::store_retry_delay`]).
 pub fn run(
     app: &App,
     backend: &dyn Backend,
@@ -168,7 +169,7 @@ pub fn run(
             ),
         }
     };
-    let stored = store_outcome(app, files, a, &folder, &media, outcome)?;
+    let stored = store_outcome(app, files, a, &folder, outcome)?;
     eprintln!(
         "facelite: analysis {id} done in {} ms",
         started.elapsed().as_millis()
@@ -226,7 +227,6 @@ fn store_outcome(
     files: &FileStore,
     mut a: AnalysisRec,
     folder: &FolderRec,
-    media: &[MediaRec],
     outcome: Outcome,
 ) -> Result<Stored, RepoError> {
     let id = a.analysis_id;
@@ -255,6 +255,31 @@ fn store_outcome(
             files.remove(&f.rel_path);
         }
     };
+    // The best shots written above are removed again when the result is not stored: the
+    // analysis is gone, or the transaction failed (the job is then retried, writing new ones).
+    match commit_outcome(app, id, a, &file_recs) {
+        Ok(Some(stored)) => Ok(stored),
+        Ok(None) => {
+            discard(&file_recs);
+            Ok(Stored {
+                webhook_queued: false,
+            })
+        }
+        Err(e) => {
+            discard(&file_recs);
+            Err(e)
+        }
+    }
+}
+
+/// Stores an analysis result in one transaction (see the module comment); `None` when the
+/// analysis or its folder was deleted, or was already final, while it ran.
+fn commit_outcome(
+    app: &App,
+    id: Uuid,
+    mut a: AnalysisRec,
+    file_recs: &[FileRec],
+) -> Result<Option<Stored>, RepoError> {
     let txn = crate::store::raw::db(&app.store).begin_write()?;
     // The analysis or folder may have been deleted while it ran.
     let current = repo::get_w::<AnalysisRec>(&txn, id)?;
@@ -262,23 +287,17 @@ fn store_outcome(
     let (Some(current), Some(mut folder_now)) = (current, folder_now) else {
         repo::delete::<JobRec>(&txn, id)?;
         txn.commit()?;
-        discard(&file_recs);
-        return Ok(Stored {
-            webhook_queued: false,
-        });
+        return Ok(None);
     };
     if current.state != State::Processing {
         repo::delete::<JobRec>(&txn, id)?;
         txn.commit()?;
-        discard(&file_recs);
-        return Ok(Stored {
-            webhook_queued: false,
-        });
+        return Ok(None);
     }
     // Keep metadata edits made while the analysis ran.
     a.meta_data = current.meta_data;
     repo::put(&txn, &a)?;
-    for f in &file_recs {
+    for f in file_recs {
         repo::put(&txn, f)?;
     }
     repo::delete::<JobRec>(&txn, id)?;
@@ -308,7 +327,6 @@ fn store_outcome(
                     media_now.push(m);
                 }
             }
-            let _ = media;
             let base = app
                 .config
                 .server
@@ -332,7 +350,7 @@ fn store_outcome(
         }
     }
     txn.commit()?;
-    Ok(Stored { webhook_queued })
+    Ok(Some(Stored { webhook_queued }))
 }
 
 /// Index of media by id (for rendering).

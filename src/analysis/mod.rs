@@ -21,7 +21,9 @@ pub mod verdicts;
 pub mod video_liveness;
 pub mod view;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::analysis::face::Backend;
 use crate::analysis::instant::MemorySource;
@@ -39,6 +41,8 @@ pub struct Flow {
     /// Wakes the webhook sender when a delivery was queued.
     pub webhook_wake: tokio::sync::Notify,
     pub backend: Arc<dyn Backend>,
+    /// Per job, how many times storing its result failed in a row, so a retry loop ends.
+    store_failures: Mutex<HashMap<uuid::Uuid, u32>>,
 }
 
 /// Why the flow could not be set up.
@@ -64,6 +68,7 @@ impl Flow {
             waiters: Waiters::default(),
             webhook_wake: tokio::sync::Notify::new(),
             backend,
+            store_failures: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -96,33 +101,88 @@ pub fn start(app: Arc<App>) -> Result<(), FlowError> {
             .collect(),
     );
     let n = worker_count(&app.config);
+    let runtime = tokio::runtime::Handle::current();
     for i in 0..n {
         let app = app.clone();
+        let runtime = runtime.clone();
         std::thread::Builder::new()
             .name(format!("facelite-worker-{i}"))
-            .spawn(move || worker(app))
+            .spawn(move || worker(app, runtime))
             .map_err(FlowError::Files)?;
     }
     tokio::spawn(crate::webhook::run(app.clone()));
     Ok(())
 }
 
-fn worker(app: Arc<App>) {
+/// Delay before running a job again after its result could not be stored for the
+/// `failures`-th time in a row; `None` once the retries are used up. Each run counts as an
+/// attempt of the job, so the last retry stores the "interrupted" failure of
+/// [`jobs::MAX_ATTEMPTS`] instead of running the analysis again.
+pub fn store_retry_delay(failures: u32) -> Option<Duration> {
+    if failures == 0 || failures > jobs::MAX_ATTEMPTS {
+        return None;
+    }
+    Some(Duration::from_secs(1u64 << (failures - 1).min(6)))
+}
+
+fn worker(app: Arc<App>, runtime: tokio::runtime::Handle) {
     let flow = &app.flow;
     loop {
         match flow.queue.pop() {
-            Task::Stored(id) => {
-                match jobs::run(&app, flow.backend.as_ref(), &flow.files, id) {
-                    Ok(stored) => {
-                        if stored.webhook_queued {
-                            flow.webhook_wake.notify_one();
+            Task::Stored(id) => match jobs::run(&app, flow.backend.as_ref(), &flow.files, id) {
+                Ok(stored) => {
+                    flow.store_failures
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&id);
+                    if stored.webhook_queued {
+                        flow.webhook_wake.notify_one();
+                    }
+                    flow.waiters.notify(id);
+                }
+                Err(e) => {
+                    let failures = {
+                        let mut map = flow
+                            .store_failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner());
+                        let n = map.entry(id).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    match store_retry_delay(failures) {
+                        Some(delay) => {
+                            eprintln!(
+                                "facelite: analysis {id} could not be stored: {e}; retrying in {} s",
+                                delay.as_secs()
+                            );
+                            // The job is still on disk: it re-enters the queue like a recovered
+                            // one, so the queue's capacity cannot refuse it.
+                            let app = app.clone();
+                            runtime.spawn(async move {
+                                tokio::time::sleep(delay).await;
+                                app.flow.queue.push_recovered(vec![Task::Stored(id)]);
+                            });
+                        }
+                        None => {
+                            flow.store_failures
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .remove(&id);
+                            eprintln!(
+                                "facelite: analysis {id} could not be stored: {e}; giving up until the next start"
+                            );
+                            flow.waiters.notify(id);
                         }
                     }
-                    Err(e) => eprintln!("facelite: analysis {id} could not be stored: {e}"),
                 }
-                flow.waiters.notify(id);
-            }
+            },
             Task::Instant(t) => {
+                // The request gave up waiting (instant-mode timeout): drop the media now
+                // instead of spending a worker on an answer nobody reads.
+                if t.reply.is_closed() {
+                    continue;
+                }
                 let source = MemorySource(&t.bytes);
                 let out = jobs::execute(
                     flow.backend.as_ref(),
@@ -136,5 +196,20 @@ fn worker(app: Arc<App>) {
                 let _ = t.reply.send(out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_stores_are_retried_with_growing_delays_up_to_the_attempt_cap() {
+        assert_eq!(store_retry_delay(0), None);
+        assert_eq!(store_retry_delay(1), Some(Duration::from_secs(1)));
+        assert_eq!(store_retry_delay(2), Some(Duration::from_secs(2)));
+        let last = store_retry_delay(jobs::MAX_ATTEMPTS).expect("last retry");
+        assert!(last >= Duration::from_secs(2));
+        assert_eq!(store_retry_delay(jobs::MAX_ATTEMPTS + 1), None);
     }
 }

@@ -61,8 +61,16 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves `n` slots, or fails when they would exceed the capacity.
+    /// Reserves `n` slots, or fails when they would exceed the capacity. Reserving nothing
+    /// always succeeds: a request without analyses adds no work, even when jobs recovered at
+    /// start hold the queue above its capacity.
     pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, QueueFull> {
+        if n == 0 {
+            return Ok(Reservation {
+                queue: self,
+                slots: 0,
+            });
+        }
         let mut g = self.lock();
         if g.items.len() + g.reserved + n > self.capacity {
             return Err(QueueFull {
@@ -76,7 +84,8 @@ impl Queue {
         })
     }
 
-    /// Pushes tasks ignoring the capacity (recovery at start).
+    /// Pushes tasks ignoring the capacity: jobs recovered at start, and stored jobs retried
+    /// after their result could not be stored (both are already on disk).
     pub fn push_recovered(&self, tasks: Vec<Task>) {
         let mut g = self.lock();
         g.items.extend(tasks);
@@ -180,5 +189,19 @@ mod tests {
         q.push_recovered(vec![Task::Stored(Uuid::nil()), Task::Stored(Uuid::nil())]);
         assert_eq!(q.len(), 3);
         assert!(matches!(q.pop(), Task::Stored(_)));
+    }
+
+    #[test]
+    fn an_empty_reservation_succeeds_above_capacity() {
+        let q = Queue::new(1);
+        q.push_recovered(vec![Task::Stored(Uuid::nil()), Task::Stored(Uuid::nil())]);
+        assert_eq!(q.len(), 2);
+        assert!(q.reserve(1).is_err());
+        let r = q
+            .reserve(0)
+            .expect("an upload without analyses needs no slot");
+        r.push(Vec::new());
+        assert_eq!(q.len(), 2);
+        assert!(q.reserve(1).is_err());
     }
 }

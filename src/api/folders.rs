@@ -606,16 +606,21 @@ impl FolderFilter {
                 })?);
             }
         }
-        let analysis_types = ctx
+        let mut analysis_types = Vec::new();
+        if let Some(v) = ctx
             .query_value("analyse.type")
             .or_else(|| ctx.query_value("analysis.type"))
-            .map(|v| {
-                v.split(',')
-                    .filter_map(crate::analysis::model::AnalysisType::parse)
-                    .map(|t| t.as_str().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
+        {
+            // An unknown type is refused: ignoring it would drop the filter and list everything.
+            for s in v.split(',').filter(|s| !s.trim().is_empty()) {
+                let t = crate::analysis::model::AnalysisType::parse(s).ok_or_else(|| {
+                    ApiError::value(format!(
+                        "analyse.type {s:?} is not a known analysis type (QUALITY, BIOMETRY, COLLECTION, DOCUMENTS)"
+                    ))
+                })?;
+                analysis_types.push(t.as_str().to_string());
+            }
+        }
         Ok(FolderFilter {
             statuses,
             embed: Embed::from_query(ctx),
