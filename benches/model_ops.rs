@@ -88,6 +88,13 @@ fn profile(id: &str, file: &str) {
             n.name,
             out.unwrap_or_default()
         );
+        // Matrix products name their shape and micro-kernel here: which kernel tract chose
+        // for an m x k x n product is half of why a node is slow.
+        for line in n.op().info().unwrap_or_default() {
+            if line.starts_with("Mult:") {
+                println!("              {line}");
+            }
+        }
     }
 }
 
