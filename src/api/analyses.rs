@@ -276,11 +276,18 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let app2 = app.clone();
     let scope = Scope::of(&p);
+    let max_analyses = app.config.limits.max_analyses_per_folder;
     let created = tokio::task::spawn_blocking(move || -> Result<Vec<AnalysisRec>, ApiError> {
         let now = now_secs();
         let flow = ScopedFlow::new(&app2.store, scope);
         let list = flow.write(|w| {
             let mut f: FolderRec = w.get(id)?;
+            // Again inside the transaction: a concurrent request may have added analyses.
+            if f.analysis_ids.len() + reqs.len() > max_analyses {
+                return Err(ApiError::too_large(format!(
+                    "a folder holds at most {max_analyses} analyses"
+                )));
+            }
             let list = build(&f, &reqs, endpoint, now);
             w.insert_analyses(&list, now)?;
             f.analysis_ids.extend(list.iter().map(|a| a.analysis_id));

@@ -443,11 +443,20 @@ async fn add_media(mut ctx: Ctx) -> HandlerResult {
     let planned = plan_media(&folder, &upload, now);
     let base = base_url(&ctx);
     let app2 = app.clone();
+    let max_media = app.config.limits.max_media_per_folder;
     let media = tokio::task::spawn_blocking(move || -> Result<Vec<MediaRec>, ApiError> {
         let flow = ScopedFlow::new(&app2.store, scope);
         persist_then_commit(&app2, upload, &planned, || {
             flow.write(|w| {
                 let mut f: FolderRec = w.get(id)?;
+                // Again inside the transaction: a concurrent upload may have added media
+                // since the check above.
+                if f.media_ids.len() + planned.media.len() > max_media {
+                    return Err(ApiError::too_large(format!(
+                        "a folder holds at most {max_media} media; it has {}",
+                        f.media_ids.len()
+                    )));
+                }
                 f.media_ids.extend(planned.media.iter().map(|m| m.media_id));
                 f.time_updated = now;
                 w.put(&f)?;
