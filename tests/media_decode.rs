@@ -177,6 +177,57 @@ fn zip_shot_set_in_name_order() {
     check_clip("shots.zip", "ref_shots.png", &[0, 2, 5, 7], (320, 240));
 }
 
+/// Frames are handed over one at a time as they are decoded (what keeps the analyses' memory
+/// bounded), every sampled frame exactly once, and the caller can stop the decoding.
+#[test]
+fn frames_are_streamed_one_at_a_time_and_the_caller_can_stop() {
+    let limits = FrameLimits {
+        sample_count: 20,
+        ..limits4()
+    };
+    for clip in [
+        "h264_high.mp4",
+        "hevc.mp4",
+        "vp8.webm",
+        "mjpeg.avi",
+        "shots.zip",
+    ] {
+        let bytes = data(clip);
+        let whole = media::frames(&bytes, &limits).unwrap_or_else(|e| panic!("{clip}: {e}"));
+        let mut seen = Vec::new();
+        let n = media::for_each_frame(&bytes, &limits, |f| {
+            seen.push(f.index);
+            Ok::<(), MediaError>(())
+        })
+        .unwrap_or_else(|e| panic!("{clip}: {e}"));
+        assert_eq!(n, whole.len(), "{clip}");
+        seen.sort_unstable();
+        let want: Vec<usize> = whole.iter().map(|f| f.index).collect();
+        assert_eq!(seen, want, "{clip}: each sampled frame once");
+
+        #[derive(Debug)]
+        enum Stop {
+            Media(MediaError),
+            Enough(usize),
+        }
+        impl From<MediaError> for Stop {
+            fn from(e: MediaError) -> Stop {
+                Stop::Media(e)
+            }
+        }
+        let mut calls = 0;
+        let r = media::for_each_frame(&bytes, &limits, |f| {
+            calls += 1;
+            Err(Stop::Enough(f.index))
+        });
+        assert_eq!(
+            calls, 1,
+            "{clip}: decoding goes on after the caller stopped"
+        );
+        assert!(matches!(r, Err(Stop::Enough(_))), "{clip}: {r:?}");
+    }
+}
+
 #[test]
 fn zip_shot_set_of_pngs() {
     let frames = media::frames(&data("shots_png.zip"), &limits4()).unwrap();

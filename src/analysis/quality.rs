@@ -5,7 +5,10 @@
 //! * videos and shot sets: the frame-based check of [`crate::analysis::video_liveness`] over
 //!   `analysis.sample_frames` frames spread evenly over the media, plus the gesture its tag
 //!   requests ([`crate::vision::gestures`]; `video_selfie_eyes` reads up to
-//!   `BLINK_SAMPLE_FRAMES` frames). Aggregation and thresholds: docs/liveness.md.
+//!   `BLINK_SAMPLE_FRAMES` frames). Aggregation and thresholds: docs/liveness.md. Frames are
+//!   examined one at a time as they are decoded; only their measures and the best frame's
+//!   pixels are kept, so memory does not grow with the frame count
+//!   ([`crate::analysis::outcome::examine_frames`]).
 //!
 //! The analysis FINISHES only when every eligible media was scored; the verdict is DECLINED if
 //! any score reaches the liveness threshold, else SUCCESS. Any media that could not be scored
@@ -17,8 +20,8 @@ use serde_json::{json, Map, Value};
 use crate::analysis::face::{Backend, FaceError};
 use crate::analysis::model::{MediaRec, MediaType, Resolution, State};
 use crate::analysis::outcome::{
-    best_frame, encode_jpeg, examine_frames, examine_image, failed_media, label, ExaminedFrame,
-    MediaOutcome, MediaSource, Outcome,
+    encode_jpeg, examine_frames, examine_image, failed_media, label, FrameSummary, MediaOutcome,
+    MediaSource, Outcome,
 };
 use crate::analysis::rules::Selection;
 use crate::analysis::verdicts;
@@ -146,27 +149,23 @@ fn still(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) -
 
 /// What the liveness and gesture checks see of each examined frame: the subject's dense
 /// landmarks and eye distance, and its FaceMesh measures and relative size (empty for frames
-/// without a face).
-pub fn observe(
-    backend: &dyn Backend,
-    frames: &[ExaminedFrame],
-) -> (Vec<FrameObs>, Vec<GestureFrame>) {
+/// without a face). `frames` come from [`examine_frames`] with the mesh asked for.
+pub fn observe(frames: &[FrameSummary]) -> (Vec<FrameObs>, Vec<GestureFrame>) {
     let mut obs = Vec::with_capacity(frames.len());
     let mut gframes = Vec::with_capacity(frames.len());
     for f in frames {
         let (o, g) = match &f.face {
             Ok(face) => {
-                let (mesh, measures) = backend.mesh_measured(&f.image, face).unwrap_or_default();
-                let width = f.image.width().max(1) as f32;
+                let width = f.width.max(1) as f32;
                 let o = FrameObs {
                     index: f.index,
                     face_count: face.face_count,
                     eye_distance: face.eye_distance(),
-                    mesh,
+                    mesh: f.mesh.clone(),
                 };
                 let g = GestureFrame {
                     index: f.index,
-                    measures,
+                    measures: f.measures,
                     face_size: face.eye_distance() / width,
                 };
                 (o, g)
@@ -199,11 +198,11 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
     } else {
         p.sample_frames
     };
-    let frames = match examine_frames(backend, bytes, m.media_type, count) {
+    let examined = match examine_frames(backend, bytes, m.media_type, count, true) {
         Ok(f) => f,
         Err(e) => return failed_media(m, &e.to_string()),
     };
-    let (obs, gframes) = observe(backend, &frames);
+    let (obs, gframes) = observe(&examined.frames);
     match video_liveness::assess(&obs) {
         Liveness::Unjudged { reason, cues } => {
             let mut o = failed_media(m, &reason);
@@ -261,7 +260,7 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                     })
                 })
                 .collect();
-            let best = best_frame(&frames);
+            let best = examined.best.as_ref();
             let best_shot = if p.extract_best_shot {
                 best.and_then(|f| encode_jpeg(&f.image).ok())
             } else {

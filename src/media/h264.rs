@@ -1,7 +1,6 @@
 //! H.264 (Baseline/Main/High, CABAC, B-frames) via `rust_h264`'s display-order decoder;
 //! each frame carries its packet index through the reorder buffer.
 
-use image::RgbImage;
 use rust_h264::decoder::{ChromaFormat, Frame as H264Frame, OrderedDecoder};
 use rust_h264::error::DecodeError;
 use rust_h264::nal::{parse_avcc, parse_avcc_config, parse_sps_info, NalUnit, NalUnitType};
@@ -9,6 +8,7 @@ use rust_h264::nal::{parse_avcc, parse_avcc_config, parse_sps_info, NalUnit, Nal
 use super::limits::Deadline;
 use super::sampling::Run;
 use super::track::Track;
+use super::video::PictureSink;
 use super::yuv::{self, Matrix, Planes};
 use super::{FrameLimits, MediaError};
 
@@ -19,13 +19,15 @@ struct Colour {
     full_range: bool,
 }
 
-/// Decodes one run of packets, returning the pictures of `run.wanted` (packet index, RGB).
+/// Decodes one run of packets, handing each picture of `run.wanted` to `out` (packet index,
+/// RGB) as soon as the decoder outputs it.
 pub(crate) fn decode_run(
     track: &Track<'_>,
     run: &Run,
     limits: &FrameLimits,
     deadline: &Deadline,
-) -> Result<Vec<(usize, RgbImage)>, MediaError> {
+    out: &mut PictureSink<'_>,
+) -> Result<(), MediaError> {
     let cfg = parse_avcc_config(&track.config)
         .map_err(|e| MediaError::Corrupt(format!("H.264 configuration (avcC): {e}")))?;
     let mut colour = Colour {
@@ -33,30 +35,21 @@ pub(crate) fn decode_run(
         full_range: false,
     };
     let mut dec = OrderedDecoder::<usize>::new();
-    let mut out = Vec::new();
     for nal in cfg.sps_nals.iter().chain(cfg.pps_nals.iter()) {
-        feed(
-            &mut dec,
-            nal,
-            usize::MAX,
-            limits,
-            &mut colour,
-            run,
-            &mut out,
-        )?;
+        feed(&mut dec, nal, usize::MAX, limits, &mut colour, run, out)?;
     }
     for i in run.start..=run.end {
         deadline.check()?;
         let data = track.packets.get(i).map(|p| &p.data[..]).unwrap_or(&[]);
         for nal in parse_avcc(data, cfg.length_size) {
             deadline.check()?;
-            feed(&mut dec, &nal, i, limits, &mut colour, run, &mut out)?;
+            feed(&mut dec, &nal, i, limits, &mut colour, run, out)?;
         }
     }
     for (frame, idx) in dec.flush_with_meta() {
-        keep(frame, idx, colour, run, &mut out)?;
+        keep(frame, idx, colour, run, out)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn feed(
@@ -66,7 +59,7 @@ fn feed(
     limits: &FrameLimits,
     colour: &mut Colour,
     run: &Run,
-    out: &mut Vec<(usize, RgbImage)>,
+    out: &mut PictureSink<'_>,
 ) -> Result<(), MediaError> {
     if nal.nal_unit_type == NalUnitType::Sps {
         let info = parse_sps_info(nal).map_err(|e| map_err(e, "sequence parameter set"))?;
@@ -90,7 +83,7 @@ fn keep(
     idx: usize,
     colour: Colour,
     run: &Run,
-    out: &mut Vec<(usize, RgbImage)>,
+    out: &mut PictureSink<'_>,
 ) -> Result<(), MediaError> {
     if !run.wanted.contains(&idx) {
         return Ok(());
@@ -126,8 +119,7 @@ fn keep(
         matrix: colour.matrix,
         full_range: colour.full_range,
     })?;
-    out.push((idx, img));
-    Ok(())
+    out(idx, img)
 }
 
 fn map_err(e: DecodeError, what: &str) -> MediaError {

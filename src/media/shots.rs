@@ -10,12 +10,15 @@ use super::sampling::pick_even;
 use super::sniff::{sniff, ImageFormat, MediaKind};
 use super::{jpeg, still, Frame, FrameLimits, MediaError};
 
-/// Decodes `sample_count` shots spread evenly over the archive's name-sorted images.
+/// Decodes `sample_count` shots spread evenly over the archive's name-sorted images, handing
+/// each to `visit` as soon as it is decoded (one shot's pixels held at a time); returns how
+/// many were handed.
 pub(crate) fn frames(
     bytes: &[u8],
     limits: &FrameLimits,
     deadline: &Deadline,
-) -> Result<Vec<Frame>, MediaError> {
+    visit: &mut dyn FnMut(Frame) -> Result<(), MediaError>,
+) -> Result<usize, MediaError> {
     let declared = declared_entries(bytes)?;
     if declared > limits.max_zip_entries as u64 {
         return Err(too_many(declared, limits));
@@ -48,7 +51,7 @@ pub(crate) fn frames(
         }
         let positions: Vec<f64> = (0..names.len()).map(|i| i as f64).collect();
         let mut budget = limits.max_zip_inflated_bytes;
-        let mut out = Vec::new();
+        let mut count = 0usize;
         for pos in pick_even(&positions, limits.sample_count) {
             deadline.check()?;
             let (name, index) = &names[pos];
@@ -79,13 +82,15 @@ pub(crate) fn frames(
                     )))
                 }
             };
-            out.push(Frame {
+            let frame = Frame {
                 index: pos,
                 pts_secs: pos as f64 * limits.shot_interval_secs,
                 image,
-            });
+            };
+            deadline.excluding(|| visit(frame))?;
+            count += 1;
         }
-        Ok(out)
+        Ok(count)
     })
 }
 
