@@ -238,6 +238,39 @@ fn zip_shot_set_of_pngs() {
     assert!(frames[1].pts_secs > frames[0].pts_secs);
 }
 
+/// Capture apps number shots without zero padding: `shot_2` comes before `shot_10`.
+#[test]
+fn zip_shot_set_sorts_numbers_by_value() {
+    let png = |v: u8| {
+        let img = RgbImage::from_pixel(16, 16, image::Rgb([v, v, v]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    // The grey level of each shot is its capture number x 20.
+    let shots: Vec<(String, Vec<u8>)> = [10u8, 2, 1, 9, 11]
+        .iter()
+        .map(|&n| (format!("shot_{n}.png"), png(n * 20)))
+        .collect();
+    let entries: Vec<(&str, &[u8])> = shots
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let frames = media::frames(
+        &stored_zip(&entries),
+        &FrameLimits {
+            sample_count: 5,
+            ..limits4()
+        },
+    )
+    .unwrap();
+    let order: Vec<u8> = frames
+        .iter()
+        .map(|f| f.image.get_pixel(0, 0)[0] / 20)
+        .collect();
+    assert_eq!(order, vec![1, 2, 9, 10, 11]);
+}
+
 #[test]
 fn still_images_decode_as_one_frame() {
     let jpg = std::fs::read(
@@ -523,7 +556,7 @@ fn stored_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
         central.extend_from_slice(b"PK\x01\x02");
         central.extend_from_slice(&[20, 0]);
         central.extend_from_slice(&common);
-        central.extend_from_slice(&[0; 8]); // comment len, disk, internal attrs, ...
+        central.extend_from_slice(&[0; 6]); // comment len, disk, internal attrs
         central.extend_from_slice(&[0; 4]); // external attrs
         central.extend_from_slice(&off.to_le_bytes());
         central.extend_from_slice(name.as_bytes());
