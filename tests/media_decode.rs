@@ -132,6 +132,34 @@ fn h264_rotated_270_is_upright() {
     check_clip("h264_rot270.mp4", "ref_h264_rot270.png", &V20, (240, 320));
 }
 
+/// Monochrome (4:0:0) H.264 at an odd size: luma only, grey pixels, like ffmpeg's decode.
+#[test]
+fn h264_monochrome_odd_size() {
+    check_clip(
+        "h264_gray.mp4",
+        "ref_h264_gray.png",
+        &[0, 1, 2, 3],
+        (161, 121),
+    );
+    let frames = media::frames(&data("h264_gray.mp4"), &limits4()).unwrap();
+    for f in &frames {
+        assert!(
+            f.image.pixels().all(|p| p[0] == p[1] && p[1] == p[2]),
+            "frame {} is not grey",
+            f.index
+        );
+    }
+}
+
+/// 4:4:4 H.264 cannot be decoded here: a clear "unsupported" error, not wrong colours.
+#[test]
+fn h264_444_is_unsupported() {
+    match media::frames(&data("h264_444.mp4"), &limits4()) {
+        Err(MediaError::Unsupported(m)) => assert!(m.contains("4:4:4"), "{m}"),
+        other => panic!("want Unsupported, got {:?}", other.map(|v| v.len())),
+    }
+}
+
 #[test]
 fn hevc_mp4() {
     check_clip("hevc.mp4", "ref_hevc.png", &V20, (320, 240));
