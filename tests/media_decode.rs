@@ -195,6 +195,26 @@ fn mjpeg_avi_without_dht() {
     check_clip("mjpeg_nodht.avi", "ref_mjpeg_nodht.png", &V10, (160, 120));
 }
 
+/// An AVI whose stream 0 is audio: the video frames are the `01dc` chunks.
+#[test]
+fn mjpeg_avi_with_audio_first() {
+    let bytes = data("mjpeg_audio_first.avi");
+    assert!(bytes.windows(4).any(|w| w == b"01dc") && !bytes.windows(4).any(|w| w == b"00dc"));
+    let frames = media::frames(&bytes, &limits4()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(frames.len(), 4);
+    assert!(frames.iter().all(|f| f.image.dimensions() == (64, 48)));
+    assert!(frames.windows(2).all(|w| w[1].pts_secs > w[0].pts_secs));
+    // The picture is obama.jpg's face, not a grey or black frame.
+    let img = &frames[0].image;
+    let mean: f64 = img.pixels().map(|p| f64::from(p[0])).sum::<f64>() / (64.0 * 48.0);
+    let var: f64 = img
+        .pixels()
+        .map(|p| (f64::from(p[0]) - mean).powi(2))
+        .sum::<f64>()
+        / (64.0 * 48.0);
+    assert!(var > 100.0, "flat picture: variance {var}");
+}
+
 #[test]
 fn mjpeg_mov() {
     check_clip("mjpeg.mov", "ref_mjpeg_mov.png", &V10, (160, 120));

@@ -140,6 +140,10 @@ $ff $m -c:v mjpeg -q:v 12 "$d/mjpeg.avi"
 $ff $m -c:v mjpeg -q:v 12 -huffman default "$d/mjpeg_stdhuff.avi"
 strip_dht "$d/mjpeg_stdhuff.avi" "$d/mjpeg_nodht.avi"
 $ff $m -c:v mjpeg -q:v 12 "$d/mjpeg.mov"
+# AVI whose first stream is audio: the video chunks are 01dc, not 00dc (4 frames, 64x48).
+$ff -loop 1 -framerate 15 -t 0.27 -i "$src" -f lavfi -t 0.27 -i "sine=frequency=440:sample_rate=8000" \
+  -vf "scale=72:-2,crop=64:48:0:8" -map 1:a -map 0:v -c:v mjpeg -pix_fmt yuvj420p -q:v 31 \
+  -c:a pcm_u8 -reserve_index_space 16 "$d/mjpeg_audio_first.avi"
 
 # Shot sets: 8 JPEG shots (deflated), and 3 small PNG shots; names sort into capture order.
 tmp=$(mktemp -d)
