@@ -8,7 +8,9 @@
 //!   `BLINK_SAMPLE_FRAMES` frames). Aggregation and thresholds: docs/liveness.md. Frames are
 //!   examined one at a time as they are decoded; only their measures and the best frame's
 //!   pixels are kept, so memory does not grow with the frame count
-//!   ([`crate::analysis::outcome::examine_frames`]).
+//!   ([`crate::analysis::outcome::examine_frames`]). With an installed passive model the best
+//!   shot is scored too, and `confidence_spoofing = max(motion/gesture score, passive score)`:
+//!   the model can decline a video the motion checks pass, never pass one they decline.
 //!
 //! The analysis FINISHES only when every eligible media was scored; the verdict is DECLINED if
 //! any score reaches the liveness threshold, else SUCCESS. Any media that could not be scored
@@ -240,7 +242,27 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
             } else {
                 0.0
             };
-            let confidence_spoofing = checks.iter().map(|c| c.score).fold(base, f32::max);
+            let motion_score = checks.iter().map(|c| c.score).fold(base, f32::max);
+            // An installed passive model also scores the best shot, and can only make the
+            // verdict stricter: confidence_spoofing = max(motion/gesture score, passive score).
+            // Without a model there is no passive term (`passive_score: null`); a model that
+            // fails makes the media FAIL rather than pass on partial evidence.
+            let best = examined.best.as_ref();
+            let passive_score = match best.map(|b| (b, &b.face)) {
+                Some((b, Ok(face))) => match backend.passive_liveness(&b.image, face) {
+                    Ok(s) => Some(s),
+                    Err(FaceError::NoPassiveModel) => None,
+                    Err(e) => {
+                        let mut o =
+                            failed_media(m, &format!("passive liveness on the best shot: {e}"));
+                        o.results_data["cues"] = cues;
+                        return o;
+                    }
+                },
+                _ => None,
+            };
+            let confidence_spoofing = passive_score.map_or(motion_score, |s| motion_score.max(s));
+            let passive_attack = passive_score.is_some_and(|s| s >= p.liveness_threshold);
             let no_depth = parallax_required && parallax_score >= p.liveness_threshold;
             let gesture_missing = checks.iter().any(|c| !c.passed);
             let resolution = if gesture_missing {
@@ -260,7 +282,6 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                     })
                 })
                 .collect();
-            let best = examined.best.as_ref();
             let best_shot = if p.extract_best_shot {
                 best.and_then(|f| encode_jpeg(&f.image).ok())
             } else {
@@ -270,6 +291,8 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                 "confidence_spoofing": confidence_spoofing,
                 "parallax_score": parallax_score,
                 "parallax_required": parallax_required,
+                "motion_score": motion_score,
+                "passive_score": passive_score,
                 "best_shot_frame": best.map(|f| f.index),
                 "cues": cues,
                 "gestures": gesture_json,
@@ -289,6 +312,11 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                     "no 3-D head motion seen: the face moved like a flat picture (parallax {:.3} of the eye distance, {} needed); turn the head, or request a gesture",
                     cues["parallax"].as_f64().unwrap_or(0.0),
                     video_liveness::PARALLAX_MID
+                ));
+            } else if passive_attack {
+                data["decline_reason"] = json!(format!(
+                    "the passive liveness model scored the best shot as an attack ({:.3})",
+                    passive_score.unwrap_or(1.0)
                 ));
             }
             MediaOutcome {
