@@ -197,24 +197,36 @@ pub fn subject_embedding(
     m: &MediaRec,
     sample_frames: usize,
 ) -> Result<FaceEmbedding, String> {
+    subject(backend, source, m, sample_frames).map(|s| s.0)
+}
+
+/// [`subject_embedding`] with the index of the frame it came from (`None` for a photo), so
+/// that BIOMETRY can report which frame of a video it compared.
+pub fn subject(
+    backend: &dyn Backend,
+    source: &dyn MediaSource,
+    m: &MediaRec,
+    sample_frames: usize,
+) -> Result<(FaceEmbedding, Option<usize>), String> {
     let bytes = source.bytes(m)?;
-    let face = match m.media_type {
-        MediaType::Image => {
+    let (face, frame) = match m.media_type {
+        MediaType::Image => (
             examine_image(backend, &bytes)
                 .map_err(|e| e.to_string())?
-                .face
-        }
+                .face,
+            None,
+        ),
         MediaType::Video | MediaType::ShotsSet => {
             let examined = examine_frames(backend, &bytes, m.media_type, sample_frames, false)
                 .map_err(|e| e.to_string())?;
             match examined.best {
-                Some(f) => f.face,
-                None => Err(FaceError::NoFace),
+                Some(f) => (f.face, Some(f.index)),
+                None => (Err(FaceError::NoFace), None),
             }
         }
     };
     match face {
-        Ok(f) => Ok(f.embedding),
+        Ok(f) => Ok((f.embedding, frame)),
         Err(FaceError::NoFace) => Err("no face found".into()),
         Err(e) => Err(e.to_string()),
     }
