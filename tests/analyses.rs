@@ -509,3 +509,166 @@ fn folder_with_clip(srv: &TestServer, token: &str, clip: &[u8], tags: &[&str]) -
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()
 }
+
+fn be32(b: &[u8], at: usize) -> usize {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+}
+
+/// Uploads `(field, file name, bytes, tags)` as one folder; returns (folder id, media ids).
+fn upload(
+    srv: &TestServer,
+    t: &str,
+    parts: &[(&str, &str, &[u8], &[&str])],
+) -> (String, Vec<String>) {
+    let r = srv.post_multipart("/api/folders/", Some(t), &form(parts, json!({})));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    let fid = v["folder_id"].as_str().expect("id").to_string();
+    let mids = v["media"]
+        .as_array()
+        .expect("media")
+        .iter()
+        .map(|m| m["media_id"].as_str().expect("mid").to_string())
+        .collect();
+    (fid, mids)
+}
+
+/// BIOMETRY between a selfie video and an ID photo of the same person (openpeople P001: the
+/// head-turn clip, made from other photos of them, against their selfie photo) compares the
+/// video's best frame and matches.
+#[test]
+fn biometry_of_a_video_and_a_photo_of_the_same_person_uses_the_best_frame() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, t) = company_user(&srv, &admin, "biovideo", "CLIENT");
+    let clip = data("media/gesture_turn.mp4");
+    let photo = data("op_p001_selfie.jpg");
+    let (fid, mids) = upload(
+        &srv,
+        &t,
+        &[
+            (
+                "video1",
+                "turn.mp4",
+                &clip,
+                &["video_selfie", "video_selfie_left"],
+            ),
+            ("id", "p001.jpg", &photo, &["photo_id", "photo_id_front"]),
+        ],
+    );
+    let a = start(&srv, &t, &fid, json!({"analyses": [{"type": "BIOMETRY"}]}));
+    let done = wait_analysis(&srv, &t, a[0]["analysis_id"].as_str().expect("id"), 180);
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["resolution_status"], "SUCCESS", "{done}");
+    let min = done["results_data"]["min_confidence"]
+        .as_f64()
+        .expect("min");
+    assert!(min >= 0.85, "{done}");
+    let media = done["results_media"].as_array().expect("results_media");
+    let video = media
+        .iter()
+        .find(|m| {
+            m["source_video_id"] == mids[0].as_str() || m["source_media_id"] == mids[0].as_str()
+        })
+        .unwrap_or_else(|| panic!("no result for the video: {done}"));
+    // The clip has 16 frames; the compared frame is one of them.
+    let frame = video["results_data"]["best_shot_frame"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no best frame reported: {video}"));
+    assert!(frame < 16, "{video}");
+    let photo_result = media
+        .iter()
+        .find(|m| !std::ptr::eq(*m, video))
+        .expect("photo result");
+    assert!(
+        photo_result["results_data"]["best_shot_frame"].is_null(),
+        "{photo_result}"
+    );
+}
+
+/// QUALITY on a shot set (ZIP of JPEG shots of a panning photo) over HTTP reaches a final state,
+/// DECLINED for lack of 3-D motion, with its best shot stored as a JPEG.
+#[test]
+fn shot_set_quality_finishes_with_a_best_shot() {
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, t) = company_user(&srv, &admin, "shots", "CLIENT");
+    let zip = data("media/shots.zip");
+    let r = srv.post_multipart(
+        "/api/folders/",
+        Some(&t),
+        &form(
+            &[(
+                "shots",
+                "shots.zip",
+                &zip,
+                &["video_selfie", "video_selfie_blank"],
+            )],
+            json!({}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["media"][0]["media_type"], "SHOTS_SET", "{v}");
+    let fid = v["folder_id"].as_str().expect("id");
+    let a = start(
+        &srv,
+        &t,
+        fid,
+        json!({"analyses": [{"type": "QUALITY", "params": {"extract_best_shot": true}}]}),
+    );
+    let done = wait_analysis(&srv, &t, a[0]["analysis_id"].as_str().expect("id"), 180);
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["resolution_status"], "DECLINED", "{done}");
+    let rm = &done["results_media"][0];
+    let rd = &rm["results_data"];
+    assert!(
+        rd["confidence_spoofing"].as_f64().expect("score") >= 0.5,
+        "{rd}"
+    );
+    assert!(
+        rd["best_shot_frame"].as_u64().is_some_and(|i| i < 8),
+        "{rd}"
+    );
+    let url = rm["output_images"][0]["original_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no best shot: {done}"));
+    let path = &url[url.find("/api/").expect("path")..];
+    let img = srv.get(path, Some(&t));
+    assert_eq!(img.status, 200);
+    assert_eq!(&img.body[..3], &[0xFF, 0xD8, 0xFF], "best shot is a JPEG");
+}
+
+/// A video whose container is valid but whose first keyframe is wiped is accepted at upload
+/// (only headers are checked there) and FAILS the analysis with the decoder's reason.
+#[test]
+fn corrupt_video_stream_fails_the_analysis_with_a_reason() {
+    let mut clip = data("media/h264_high.mp4");
+    let stsz = clip.windows(4).position(|w| w == b"stsz").expect("stsz") + 4;
+    let first_size = be32(&clip, stsz + 12);
+    let stco = clip.windows(4).position(|w| w == b"stco").expect("stco") + 4;
+    let first = be32(&clip, stco + 8);
+    clip[first..first + first_size].fill(0);
+    let srv = TestServer::start();
+    let admin = srv.admin_token();
+    let (_, t) = company_user(&srv, &admin, "corrupt", "CLIENT");
+    let (fid, _) = upload(
+        &srv,
+        &t,
+        &[("video1", "clip.mp4", &clip, &["video_selfie"])],
+    );
+    let a = start(&srv, &t, &fid, json!({"analyses": [{"type": "QUALITY"}]}));
+    let done = wait_analysis(&srv, &t, a[0]["analysis_id"].as_str().expect("id"), 120);
+    assert_eq!(done["state"], "FAILED", "{done}");
+    let reason = done["results_media"][0]["results_data"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("corrupt"), "{done}");
+    assert!(
+        done["error_message"]
+            .as_str()
+            .or(done["results_data"]["error"].as_str())
+            .is_some_and(|m| m.contains("corrupt")),
+        "{done}"
+    );
+}

@@ -4,6 +4,8 @@
 
 mod common;
 mod flow_support;
+#[path = "lite/tiny_onnx.rs"]
+mod tiny_onnx;
 
 use common::TestServer;
 use facelite::config::VisionConfig;
@@ -104,6 +106,8 @@ fn http_head_turn_succeeds_and_still_clip_is_declined_with_reason() {
     assert_eq!(done["state"], "FINISHED", "{done}");
     assert_eq!(done["resolution_status"], "SUCCESS", "{done}");
     let rd = &done["results_media"][0]["results_data"];
+    // No passive model is installed: no passive term.
+    assert!(rd["passive_score"].is_null(), "{rd}");
     assert_eq!(rd["gestures"][0]["requested"], "video_selfie_left", "{rd}");
     assert_eq!(rd["gestures"][0]["passed"], true, "{rd}");
     let score = rd["confidence_spoofing"].as_f64().expect("score");
@@ -172,4 +176,45 @@ fn http_smile_passes_on_its_own_and_blank_needs_head_motion() {
             .is_some_and(|r| r.contains("no 3-D head motion")),
         "{rd}"
     );
+}
+
+/// With an installed passive model QUALITY also scores a video's best shot, and
+/// `confidence_spoofing = max(motion/gesture score, passive score)`: a model that calls the best
+/// shot live leaves the head-turn clip SUCCESS (its score is the larger of the two), one that
+/// calls it an attack declines it with that reason. The model is the tiny test classifier whose
+/// attack probability is known in advance (0.2, then 0.8).
+#[test]
+fn http_installed_passive_model_scores_the_best_shot() {
+    let tags = ["video_selfie", "video_selfie_left"];
+    for (bias, attack_expected) in [([0.0, 4f32.ln()], false), ([4f32.ln(), 0.0], true)] {
+        let models = tempfile::tempdir().expect("tempdir");
+        let attack = tiny_onnx::install(models.path(), bias);
+        let dir = models.path().to_str().expect("utf-8 path");
+        let srv = TestServer::start_with(&[], &["--models-dir", dir]);
+        let admin = srv.admin_token();
+        let (_, t) = company_user(&srv, &admin, "passive", "CLIENT");
+        let done = quality_of(&srv, &t, "gesture_turn.mp4", &tags);
+        assert_eq!(done["state"], "FINISHED", "{done}");
+        let rd = &done["results_media"][0]["results_data"];
+        let passive = rd["passive_score"].as_f64().expect("passive score");
+        assert!(
+            (passive - f64::from(attack)).abs() < 1e-3,
+            "{rd} vs {attack}"
+        );
+        let motion = rd["motion_score"].as_f64().expect("motion score");
+        assert!(motion < 0.5, "the turn clip passes the motion checks: {rd}");
+        let score = rd["confidence_spoofing"].as_f64().expect("score");
+        assert!((score - motion.max(passive)).abs() < 1e-6, "{rd}");
+        if attack_expected {
+            assert_eq!(done["resolution_status"], "DECLINED", "{done}");
+            assert!(
+                rd["decline_reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("passive liveness model")),
+                "{rd}"
+            );
+        } else {
+            assert_eq!(done["resolution_status"], "SUCCESS", "{done}");
+        }
+    }
 }

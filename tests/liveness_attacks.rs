@@ -20,8 +20,8 @@ fn assess_clip(backend: &VisionBackend, name: &str) -> Liveness {
         .join(name);
     let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let sample = Config::default().analysis.sample_frames;
-    let frames = examine_frames(backend, &bytes, MediaType::Video, sample).expect("frames");
-    let (obs, _) = quality::observe(backend, &frames);
+    let examined = examine_frames(backend, &bytes, MediaType::Video, sample, true).expect("frames");
+    let (obs, _) = quality::observe(&examined.frames);
     assess(&obs)
 }
 

@@ -46,6 +46,12 @@ impl VisionBackend {
     }
 }
 
+impl From<MediaError> for FaceError {
+    fn from(e: MediaError) -> FaceError {
+        media_error(e)
+    }
+}
+
 fn media_error(e: MediaError) -> FaceError {
     match e {
         MediaError::TooLarge(_) | MediaError::TooLong(_) | MediaError::TooManyEntries(_) => {
@@ -74,21 +80,21 @@ impl Backend for VisionBackend {
         Ok(img)
     }
 
-    fn sample_frames(
+    fn for_each_frame(
         &self,
         bytes: &[u8],
         _kind: MediaType,
         count: usize,
-    ) -> Result<Vec<SampledFrame>, FaceError> {
-        let frames = media::frames(bytes, &self.limits(count, false)).map_err(media_error)?;
-        Ok(frames
-            .into_iter()
-            .map(|f| SampledFrame {
+        visit: &mut dyn FnMut(SampledFrame) -> Result<(), FaceError>,
+    ) -> Result<(), FaceError> {
+        media::for_each_frame(bytes, &self.limits(count, false), |f| {
+            visit(SampledFrame {
                 index: f.index,
                 pts_secs: f.pts_secs,
                 image: f.image,
             })
-            .collect())
+        })?;
+        Ok(())
     }
 
     fn analyze(&self, img: &RgbImage) -> Result<FaceObs, FaceError> {

@@ -8,9 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::analysis::face::{Backend, FaceEmbedding};
 use crate::analysis::model::{MediaRec, Resolution, State};
-use crate::analysis::outcome::{
-    failed_media, label, subject_embedding, MediaOutcome, MediaSource, Outcome,
-};
+use crate::analysis::outcome::{failed_media, label, subject, MediaOutcome, MediaSource, Outcome};
 use crate::analysis::rules::Selection;
 use crate::analysis::verdicts;
 
@@ -40,11 +38,16 @@ pub fn run(
         );
     }
     let mut embeddings: Vec<(&MediaRec, FaceEmbedding)> = Vec::new();
+    // Index of the best frame each video or shot set was compared by (None for photos).
+    let mut frames: Vec<Option<usize>> = Vec::new();
     let mut failures = Vec::new();
     let mut media_out = Vec::new();
     for m in &sel.eligible {
-        match subject_embedding(backend, source, m, p.sample_frames) {
-            Ok(e) => embeddings.push((m, e)),
+        match subject(backend, source, m, p.sample_frames) {
+            Ok((e, frame)) => {
+                embeddings.push((m, e));
+                frames.push(frame);
+            }
             Err(reason) => {
                 failures.push(format!("{}: {reason}", label(m)));
                 media_out.push(failed_media(m, &reason));
@@ -86,12 +89,16 @@ pub fn run(
         .iter()
         .map(|x| x.1)
         .fold(f32::NEG_INFINITY, f32::max);
-    for ((m, _), (lo, hi)) in embeddings.iter().zip(&per_media) {
+    for (((m, _), (lo, hi)), frame) in embeddings.iter().zip(&per_media).zip(&frames) {
+        let mut data = json!({"min_confidence": lo, "max_confidence": hi});
+        if let Some(i) = frame {
+            data["best_shot_frame"] = json!(i);
+        }
         media_out.push(MediaOutcome {
             media_id: m.media_id,
             media_type: m.media_type,
             resolution: verdicts::biometry(*lo, p.match_threshold),
-            results_data: json!({"min_confidence": lo, "max_confidence": hi}),
+            results_data: data,
             best_shot: None,
             matched_persons: Vec::new(),
         });

@@ -72,13 +72,17 @@ pub enum FaceError {
 pub trait Backend: Send + Sync {
     /// Decodes a still image (EXIF orientation applied, pixel limit enforced).
     fn decode_image(&self, bytes: &[u8]) -> Result<RgbImage, FaceError>;
-    /// Up to `count` frames spread evenly over a video or shot set.
-    fn sample_frames(
+    /// Up to `count` frames spread evenly over a video or shot set, handed to `visit` one at
+    /// a time as they are decoded (not necessarily in presentation order), so that callers
+    /// keep only what they need of each frame and memory does not grow with `count`. An error
+    /// from `visit` stops decoding and is returned.
+    fn for_each_frame(
         &self,
         bytes: &[u8],
         kind: MediaType,
         count: usize,
-    ) -> Result<Vec<SampledFrame>, FaceError>;
+        visit: &mut dyn FnMut(SampledFrame) -> Result<(), FaceError>,
+    ) -> Result<(), FaceError>;
     /// Detects the subject face and computes its descriptor and quality.
     fn analyze(&self, img: &RgbImage) -> Result<FaceObs, FaceError>;
     /// Passive (single image) liveness, `confidence_spoofing` scale (1 = attack).

@@ -388,12 +388,13 @@ mod tests {
                 .map(|i| i.to_rgb8())
                 .map_err(|e| FaceError::Undecodable(e.to_string()))
         }
-        fn sample_frames(
+        fn for_each_frame(
             &self,
             _: &[u8],
             _: MediaType,
             _: usize,
-        ) -> Result<Vec<SampledFrame>, FaceError> {
+            _: &mut dyn FnMut(SampledFrame) -> Result<(), FaceError>,
+        ) -> Result<(), FaceError> {
             Err(FaceError::Undecodable("no video in this fake".into()))
         }
         fn analyze(&self, img: &RgbImage) -> Result<FaceObs, FaceError> {

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::analysis::face::{Backend, FaceEmbedding, FaceError, FaceObs};
 use crate::analysis::model::{MediaRec, MediaType, Resolution, State};
+use crate::vision::mesh::MeshMeasures;
 
 /// Gives the bytes of a media (from the file store, or from memory in instant mode).
 pub trait MediaSource {
@@ -90,37 +91,89 @@ pub fn examine_image(backend: &dyn Backend, bytes: &[u8]) -> Result<ExaminedFram
     })
 }
 
-/// Samples a video or shot set and finds the subject in every sampled frame.
+/// What is kept of one sampled frame once its pixels are dropped: the subject (or why not),
+/// the frame's width, and (when asked for) the subject's dense landmarks and FaceMesh measures.
+pub struct FrameSummary {
+    pub index: usize,
+    /// Frame width, pixels (relative face sizes).
+    pub width: u32,
+    pub face: Result<FaceObs, FaceError>,
+    /// FaceMesh points of the subject (empty without a face, or when not asked for).
+    pub mesh: Vec<[f32; 2]>,
+    /// FaceMesh measures of the subject (`None` without a face, or when not asked for).
+    pub measures: Option<MeshMeasures>,
+}
+
+/// A sampled video or shot set: a summary per frame (presentation order), and the one frame
+/// kept whole, the best shot.
+pub struct Examined {
+    pub frames: Vec<FrameSummary>,
+    /// The frame whose subject has the best face quality (ties: the later frame); `None`
+    /// when no frame shows a face.
+    pub best: Option<ExaminedFrame>,
+}
+
+/// Samples a video or shot set and finds the subject in every sampled frame (and its dense
+/// landmarks with `with_mesh`).
+///
+/// Memory is bounded whatever `count` and the picture size: frames are examined one at a
+/// time as they are decoded and only their summaries (about 6 KB each: the descriptor and 468
+/// mesh points) are kept, plus the best frame's pixels. At most two RGB frames are alive at
+/// once (the current one and the best so far): at the 1920x1920 media limit about 22 MB, plus
+/// the video decoder's own reference pictures, which the codec level bounds and which do not
+/// grow with `count`.
 pub fn examine_frames(
     backend: &dyn Backend,
     bytes: &[u8],
     kind: MediaType,
     count: usize,
-) -> Result<Vec<ExaminedFrame>, FaceError> {
-    let frames = backend.sample_frames(bytes, kind, count)?;
+    with_mesh: bool,
+) -> Result<Examined, FaceError> {
+    let mut frames: Vec<FrameSummary> = Vec::new();
+    let mut best: Option<ExaminedFrame> = None;
+    backend.for_each_frame(bytes, kind, count, &mut |f| {
+        let face = backend.analyze(&f.image);
+        let (mesh, measures) = match (&face, with_mesh) {
+            (Ok(obs), true) => backend.mesh_measured(&f.image, obs).unwrap_or_default(),
+            _ => (Vec::new(), None),
+        };
+        frames.push(FrameSummary {
+            index: f.index,
+            width: f.image.width(),
+            face: face.clone(),
+            mesh,
+            measures,
+        });
+        if let Ok(obs) = &face {
+            let better = match &best {
+                None => true,
+                Some(b) => {
+                    let bq = b
+                        .face
+                        .as_ref()
+                        .map(|x| x.quality)
+                        .unwrap_or(f32::NEG_INFINITY);
+                    obs.quality
+                        .total_cmp(&bq)
+                        .then(f.index.cmp(&b.index))
+                        .is_gt()
+                }
+            };
+            if better {
+                best = Some(ExaminedFrame {
+                    index: f.index,
+                    image: f.image,
+                    face,
+                });
+            }
+        }
+        Ok(())
+    })?;
     if frames.is_empty() {
         return Err(FaceError::Undecodable("the media holds no frames".into()));
     }
-    Ok(frames
-        .into_iter()
-        .map(|f| {
-            let face = backend.analyze(&f.image);
-            ExaminedFrame {
-                index: f.index,
-                image: f.image,
-                face,
-            }
-        })
-        .collect())
-}
-
-/// The frame whose face has the best quality.
-pub fn best_frame(frames: &[ExaminedFrame]) -> Option<&ExaminedFrame> {
-    frames.iter().filter(|f| f.face.is_ok()).max_by(|a, b| {
-        let qa = a.face.as_ref().map(|f| f.quality).unwrap_or(0.0);
-        let qb = b.face.as_ref().map(|f| f.quality).unwrap_or(0.0);
-        qa.total_cmp(&qb)
-    })
+    frames.sort_by_key(|f| f.index);
+    Ok(Examined { frames, best })
 }
 
 /// JPEG bytes of an image (quality 90), for best shots.
@@ -146,24 +199,36 @@ pub fn subject_embedding(
     m: &MediaRec,
     sample_frames: usize,
 ) -> Result<FaceEmbedding, String> {
+    subject(backend, source, m, sample_frames).map(|s| s.0)
+}
+
+/// [`subject_embedding`] with the index of the frame it came from (`None` for a photo), so
+/// that BIOMETRY can report which frame of a video it compared.
+pub fn subject(
+    backend: &dyn Backend,
+    source: &dyn MediaSource,
+    m: &MediaRec,
+    sample_frames: usize,
+) -> Result<(FaceEmbedding, Option<usize>), String> {
     let bytes = source.bytes(m)?;
-    let face = match m.media_type {
-        MediaType::Image => {
+    let (face, frame) = match m.media_type {
+        MediaType::Image => (
             examine_image(backend, &bytes)
                 .map_err(|e| e.to_string())?
-                .face
-        }
+                .face,
+            None,
+        ),
         MediaType::Video | MediaType::ShotsSet => {
-            let frames = examine_frames(backend, &bytes, m.media_type, sample_frames)
+            let examined = examine_frames(backend, &bytes, m.media_type, sample_frames, false)
                 .map_err(|e| e.to_string())?;
-            match best_frame(&frames) {
-                Some(f) => f.face.clone(),
-                None => Err(FaceError::NoFace),
+            match examined.best {
+                Some(f) => (f.face, Some(f.index)),
+                None => (Err(FaceError::NoFace), None),
             }
         }
     };
     match face {
-        Ok(f) => Ok(f.embedding),
+        Ok(f) => Ok((f.embedding, frame)),
         Err(FaceError::NoFace) => Err("no face found".into()),
         Err(e) => Err(e.to_string()),
     }

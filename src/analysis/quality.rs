@@ -5,7 +5,12 @@
 //! * videos and shot sets: the frame-based check of [`crate::analysis::video_liveness`] over
 //!   `analysis.sample_frames` frames spread evenly over the media, plus the gesture its tag
 //!   requests ([`crate::vision::gestures`]; `video_selfie_eyes` reads up to
-//!   `BLINK_SAMPLE_FRAMES` frames). Aggregation and thresholds: docs/liveness.md.
+//!   `BLINK_SAMPLE_FRAMES` frames). Aggregation and thresholds: docs/liveness.md. Frames are
+//!   examined one at a time as they are decoded; only their measures and the best frame's
+//!   pixels are kept, so memory does not grow with the frame count
+//!   ([`crate::analysis::outcome::examine_frames`]). With an installed passive model the best
+//!   shot is scored too, and `confidence_spoofing = max(motion/gesture score, passive score)`:
+//!   the model can decline a video the motion checks pass, never pass one they decline.
 //!
 //! The analysis FINISHES only when every eligible media was scored; the verdict is DECLINED if
 //! any score reaches the liveness threshold, else SUCCESS. Any media that could not be scored
@@ -17,8 +22,8 @@ use serde_json::{json, Map, Value};
 use crate::analysis::face::{Backend, FaceError};
 use crate::analysis::model::{MediaRec, MediaType, Resolution, State};
 use crate::analysis::outcome::{
-    best_frame, encode_jpeg, examine_frames, examine_image, failed_media, label, ExaminedFrame,
-    MediaOutcome, MediaSource, Outcome,
+    encode_jpeg, examine_frames, examine_image, failed_media, label, FrameSummary, MediaOutcome,
+    MediaSource, Outcome,
 };
 use crate::analysis::rules::Selection;
 use crate::analysis::verdicts;
@@ -146,27 +151,23 @@ fn still(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) -
 
 /// What the liveness and gesture checks see of each examined frame: the subject's dense
 /// landmarks and eye distance, and its FaceMesh measures and relative size (empty for frames
-/// without a face).
-pub fn observe(
-    backend: &dyn Backend,
-    frames: &[ExaminedFrame],
-) -> (Vec<FrameObs>, Vec<GestureFrame>) {
+/// without a face). `frames` come from [`examine_frames`] with the mesh asked for.
+pub fn observe(frames: &[FrameSummary]) -> (Vec<FrameObs>, Vec<GestureFrame>) {
     let mut obs = Vec::with_capacity(frames.len());
     let mut gframes = Vec::with_capacity(frames.len());
     for f in frames {
         let (o, g) = match &f.face {
             Ok(face) => {
-                let (mesh, measures) = backend.mesh_measured(&f.image, face).unwrap_or_default();
-                let width = f.image.width().max(1) as f32;
+                let width = f.width.max(1) as f32;
                 let o = FrameObs {
                     index: f.index,
                     face_count: face.face_count,
                     eye_distance: face.eye_distance(),
-                    mesh,
+                    mesh: f.mesh.clone(),
                 };
                 let g = GestureFrame {
                     index: f.index,
-                    measures,
+                    measures: f.measures,
                     face_size: face.eye_distance() / width,
                 };
                 (o, g)
@@ -199,11 +200,11 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
     } else {
         p.sample_frames
     };
-    let frames = match examine_frames(backend, bytes, m.media_type, count) {
+    let examined = match examine_frames(backend, bytes, m.media_type, count, true) {
         Ok(f) => f,
         Err(e) => return failed_media(m, &e.to_string()),
     };
-    let (obs, gframes) = observe(backend, &frames);
+    let (obs, gframes) = observe(&examined.frames);
     match video_liveness::assess(&obs) {
         Liveness::Unjudged { reason, cues } => {
             let mut o = failed_media(m, &reason);
@@ -241,7 +242,27 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
             } else {
                 0.0
             };
-            let confidence_spoofing = checks.iter().map(|c| c.score).fold(base, f32::max);
+            let motion_score = checks.iter().map(|c| c.score).fold(base, f32::max);
+            // An installed passive model also scores the best shot, and can only make the
+            // verdict stricter: confidence_spoofing = max(motion/gesture score, passive score).
+            // Without a model there is no passive term (`passive_score: null`); a model that
+            // fails makes the media FAIL rather than pass on partial evidence.
+            let best = examined.best.as_ref();
+            let passive_score = match best.map(|b| (b, &b.face)) {
+                Some((b, Ok(face))) => match backend.passive_liveness(&b.image, face) {
+                    Ok(s) => Some(s),
+                    Err(FaceError::NoPassiveModel) => None,
+                    Err(e) => {
+                        let mut o =
+                            failed_media(m, &format!("passive liveness on the best shot: {e}"));
+                        o.results_data["cues"] = cues;
+                        return o;
+                    }
+                },
+                _ => None,
+            };
+            let confidence_spoofing = passive_score.map_or(motion_score, |s| motion_score.max(s));
+            let passive_attack = passive_score.is_some_and(|s| s >= p.liveness_threshold);
             let no_depth = parallax_required && parallax_score >= p.liveness_threshold;
             let gesture_missing = checks.iter().any(|c| !c.passed);
             let resolution = if gesture_missing {
@@ -261,7 +282,6 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                     })
                 })
                 .collect();
-            let best = best_frame(&frames);
             let best_shot = if p.extract_best_shot {
                 best.and_then(|f| encode_jpeg(&f.image).ok())
             } else {
@@ -271,6 +291,8 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                 "confidence_spoofing": confidence_spoofing,
                 "parallax_score": parallax_score,
                 "parallax_required": parallax_required,
+                "motion_score": motion_score,
+                "passive_score": passive_score,
                 "best_shot_frame": best.map(|f| f.index),
                 "cues": cues,
                 "gestures": gesture_json,
@@ -290,6 +312,11 @@ fn moving(backend: &dyn Backend, bytes: &[u8], m: &MediaRec, p: &QualityParams) 
                     "no 3-D head motion seen: the face moved like a flat picture (parallax {:.3} of the eye distance, {} needed); turn the head, or request a gesture",
                     cues["parallax"].as_f64().unwrap_or(0.0),
                     video_liveness::PARALLAX_MID
+                ));
+            } else if passive_attack {
+                data["decline_reason"] = json!(format!(
+                    "the passive liveness model scored the best shot as an attack ({:.3})",
+                    passive_score.unwrap_or(1.0)
                 ));
             }
             MediaOutcome {

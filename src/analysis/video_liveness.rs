@@ -36,7 +36,9 @@
 //! Consequence, stated plainly: a person who keeps still, or only shifts in the image, shows no
 //! 3-D evidence and is declined on this check; a clip must contain a head rotation of roughly
 //! 15 degrees or more (which the `video_selfie_left/right/down/high` gestures request), or a
-//! non-rigid gesture (smile, blink) judged by [`crate::vision::gestures`], or a passive model.
+//! non-rigid gesture (smile, blink) judged by [`crate::vision::gestures`]. An installed passive
+//! model does not lift this: QUALITY takes the larger of this score and the passive model's
+//! score of the best shot (`analysis::quality`), so the model can only add a decline.
 //! Not addressed: a curved or folded print (real but small non-planarity), swapping two photos of
 //! the same person taken from different angles, 3-D masks, and a screen replaying a video of the
 //! real person moving (that content has real parallax).

@@ -1,5 +1,6 @@
 //! AVI (RIFF) demux for MJPEG from USB cameras: a small RIFF walker collecting the first
-//! video stream's `00dc`/`00db` chunks from `LIST movi`, timed by the stream header.
+//! video stream's `NNdc`/`NNdb` chunks from `LIST movi` (`NN` = that stream's number, the
+//! position of its `strl` list: an audio stream may come first), timed by the stream header.
 
 use std::borrow::Cow;
 
@@ -18,6 +19,10 @@ struct Walk<'a> {
     in_video_strl: bool,
     saw_video_strh: bool,
     chunks: u32,
+    /// `strl` lists seen so far: the number of the stream being described.
+    streams: u32,
+    /// Chunk-id prefix of the first video stream (`b"00"` until a `vids` header says otherwise).
+    video_id: [u8; 2],
 }
 
 /// Demuxes the first video stream of an AVI file.
@@ -25,7 +30,10 @@ pub(crate) fn demux<'a>(bytes: &'a [u8], limits: &FrameLimits) -> Result<Track<'
     if bytes.len() < 12 {
         return Err(MediaError::Corrupt("AVI header is truncated".into()));
     }
-    let mut w = Walk::default();
+    let mut w = Walk {
+        video_id: *b"00",
+        ..Walk::default()
+    };
     walk(&bytes[12..], 0, &mut w, limits)?;
     let frame_count = w.frames.len();
     if frame_count == 0 {
@@ -111,12 +119,14 @@ fn walk<'a>(
         let body = &d[start..end];
         match id {
             b"LIST" | b"RIFF" if body.len() >= 4 => {
-                if &body[..4] == b"strl" {
+                let strl = &body[..4] == b"strl";
+                if strl {
                     w.in_video_strl = false;
                 }
                 walk(&body[4..], depth + 1, w, limits)?;
-                if &body[..4] == b"strl" {
+                if strl {
                     w.in_video_strl = false;
+                    w.streams = w.streams.saturating_add(1);
                 }
             }
             b"avih" => {
@@ -127,6 +137,10 @@ fn walk<'a>(
             b"strh" if body.len() >= 28 && &body[..4] == b"vids" && !w.saw_video_strh => {
                 w.saw_video_strh = true;
                 w.in_video_strl = true;
+                // Chunk ids carry the stream number as two decimal digits.
+                if w.streams < 100 {
+                    w.video_id = [b'0' + (w.streams / 10) as u8, b'0' + (w.streams % 10) as u8];
+                }
                 w.scale = le32(body, 20);
                 w.rate = le32(body, 24);
             }
@@ -137,7 +151,10 @@ fn walk<'a>(
                 c.copy_from_slice(&body[16..20]);
                 w.compression = Some(c);
             }
-            _ if id.len() == 4 && &id[..2] == b"00" && (&id[2..] == b"dc" || &id[2..] == b"db") => {
+            _ if id.len() == 4
+                && id[..2] == w.video_id
+                && (&id[2..] == b"dc" || &id[2..] == b"db") =>
+            {
                 if w.frames.len() >= limits.max_indexed_frames {
                     return Err(MediaError::TooLong(format!(
                         "the AVI holds more than {} frames",

@@ -1,14 +1,15 @@
-//! H.264 (Baseline/Main/High, CABAC, B-frames) via `rust_h264`'s display-order decoder;
-//! each frame carries its packet index through the reorder buffer.
+//! H.264 (Baseline/Main/High, CABAC, B-frames; 4:2:0, 4:2:2 and monochrome, 8 or 10 bits)
+//! via `rust_h264`'s display-order decoder; each frame carries its packet index through the
+//! reorder buffer. 4:4:4 is refused as unsupported (the decoder cannot decode it).
 
-use image::RgbImage;
-use rust_h264::decoder::{ChromaFormat, Frame as H264Frame, OrderedDecoder};
+use rust_h264::decoder::{Frame as H264Frame, OrderedDecoder};
 use rust_h264::error::DecodeError;
 use rust_h264::nal::{parse_avcc, parse_avcc_config, parse_sps_info, NalUnit, NalUnitType};
 
 use super::limits::Deadline;
 use super::sampling::Run;
 use super::track::Track;
+use super::video::PictureSink;
 use super::yuv::{self, Matrix, Planes};
 use super::{FrameLimits, MediaError};
 
@@ -17,46 +18,42 @@ use super::{FrameLimits, MediaError};
 struct Colour {
     matrix: Matrix,
     full_range: bool,
+    /// SPS `chroma_format_idc`: 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4.
+    chroma_format_idc: u32,
 }
 
-/// Decodes one run of packets, returning the pictures of `run.wanted` (packet index, RGB).
+/// Decodes one run of packets, handing each picture of `run.wanted` to `out` (packet index,
+/// RGB) as soon as the decoder outputs it.
 pub(crate) fn decode_run(
     track: &Track<'_>,
     run: &Run,
     limits: &FrameLimits,
     deadline: &Deadline,
-) -> Result<Vec<(usize, RgbImage)>, MediaError> {
+    out: &mut PictureSink<'_>,
+) -> Result<(), MediaError> {
     let cfg = parse_avcc_config(&track.config)
         .map_err(|e| MediaError::Corrupt(format!("H.264 configuration (avcC): {e}")))?;
     let mut colour = Colour {
         matrix: Matrix::Bt601,
         full_range: false,
+        chroma_format_idc: 1,
     };
     let mut dec = OrderedDecoder::<usize>::new();
-    let mut out = Vec::new();
     for nal in cfg.sps_nals.iter().chain(cfg.pps_nals.iter()) {
-        feed(
-            &mut dec,
-            nal,
-            usize::MAX,
-            limits,
-            &mut colour,
-            run,
-            &mut out,
-        )?;
+        feed(&mut dec, nal, usize::MAX, limits, &mut colour, run, out)?;
     }
     for i in run.start..=run.end {
         deadline.check()?;
         let data = track.packets.get(i).map(|p| &p.data[..]).unwrap_or(&[]);
         for nal in parse_avcc(data, cfg.length_size) {
             deadline.check()?;
-            feed(&mut dec, &nal, i, limits, &mut colour, run, &mut out)?;
+            feed(&mut dec, &nal, i, limits, &mut colour, run, out)?;
         }
     }
     for (frame, idx) in dec.flush_with_meta() {
-        keep(frame, idx, colour, run, &mut out)?;
+        keep(frame, idx, colour, run, out)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn feed(
@@ -66,14 +63,21 @@ fn feed(
     limits: &FrameLimits,
     colour: &mut Colour,
     run: &Run,
-    out: &mut Vec<(usize, RgbImage)>,
+    out: &mut PictureSink<'_>,
 ) -> Result<(), MediaError> {
     if nal.nal_unit_type == NalUnitType::Sps {
         let info = parse_sps_info(nal).map_err(|e| map_err(e, "sequence parameter set"))?;
         limits.check_dims(info.width, info.height, "H.264 picture")?;
+        if info.chroma_format == 3 {
+            return Err(MediaError::Unsupported(
+                "H.264 with 4:4:4 chroma (High 4:4:4 profile) is not supported; encode the video as 4:2:0"
+                    .into(),
+            ));
+        }
         *colour = Colour {
             matrix: Matrix::from_vui(info.matrix),
             full_range: info.full_range,
+            chroma_format_idc: info.chroma_format,
         };
     }
     let frames = dec
@@ -90,7 +94,7 @@ fn keep(
     idx: usize,
     colour: Colour,
     run: &Run,
-    out: &mut Vec<(usize, RgbImage)>,
+    out: &mut PictureSink<'_>,
 ) -> Result<(), MediaError> {
     if !run.wanted.contains(&idx) {
         return Ok(());
@@ -109,9 +113,34 @@ fn keep(
     } else {
         (&frame.y, &frame.u, &frame.v)
     };
-    let c_shift_y = match frame.chroma_format {
-        ChromaFormat::Yuv420 => 1,
-        _ => 0,
+    // Chroma subsampling from the SPS, not from the decoder's frame: it reports monochrome
+    // (4:0:0) as 4:2:0 with mid-grey planes cut to floor(width/2), which an odd-sized
+    // monochrome picture does not fill.
+    let (c_shift_x, c_shift_y) = match colour.chroma_format_idc {
+        1 => (1, 1),
+        2 => (1, 0),
+        0 => (1, 1),
+        3 => {
+            return Err(MediaError::Unsupported(
+                "H.264 with 4:4:4 chroma (High 4:4:4 profile) is not supported; encode the video as 4:2:0"
+                    .into(),
+            ))
+        }
+        other => {
+            return Err(MediaError::Corrupt(format!(
+                "H.264 chroma_format_idc {other} is out of range"
+            )))
+        }
+    };
+    let grey;
+    let (planes_u, planes_v, c_stride) = if colour.chroma_format_idc == 0 {
+        // Monochrome: luma only; neutral chroma of the geometry `to_rgb` expects.
+        let cw = (frame.width as usize).div_ceil(2);
+        let ch = (frame.height as usize).div_ceil(2);
+        grey = vec![128u8; cw * ch];
+        (&grey[..], &grey[..], cw)
+    } else {
+        (planes_u, planes_v, frame.chroma_width() as usize)
     };
     let img = yuv::to_rgb(&Planes {
         width: frame.width,
@@ -120,14 +149,13 @@ fn keep(
         y_stride: frame.width as usize,
         u: planes_u,
         v: planes_v,
-        c_stride: frame.chroma_width() as usize,
-        c_shift_x: 1,
+        c_stride,
+        c_shift_x,
         c_shift_y,
         matrix: colour.matrix,
         full_range: colour.full_range,
     })?;
-    out.push((idx, img));
-    Ok(())
+    out(idx, img)
 }
 
 fn map_err(e: DecodeError, what: &str) -> MediaError {

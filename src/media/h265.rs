@@ -12,6 +12,7 @@ use rust_h265::{
 use super::limits::Deadline;
 use super::sampling::Run;
 use super::track::Track;
+use super::video::PictureSink;
 use super::yuv::{self, Matrix, Planes};
 use super::{FrameLimits, MediaError};
 
@@ -61,13 +62,15 @@ fn first_vcl_type(data: &[u8], ls: usize) -> Option<u8> {
     None
 }
 
-/// Decodes one run of packets, returning the pictures of `run.wanted` (packet index, RGB).
+/// Decodes one run of packets, handing each picture of `run.wanted` to `out` (packet index,
+/// RGB) as soon as the decoder outputs it.
 pub(crate) fn decode_run(
     track: &Track<'_>,
     run: &Run,
     limits: &FrameLimits,
     deadline: &Deadline,
-) -> Result<Vec<(usize, RgbImage)>, MediaError> {
+    out: &mut PictureSink<'_>,
+) -> Result<(), MediaError> {
     let (ls, params) = parse_hvcc_record(&track.config)?;
     // Which packets will come out, in presentation order.
     let mut expected: Vec<usize> = Vec::new();
@@ -97,16 +100,12 @@ pub(crate) fn decode_run(
         ..DecodeLimits::default()
     };
     let mut dec = Decoder::with_limits(dec_limits).with_display_order();
-    let mut out = Vec::new();
     let mut produced = 0usize;
-    let mut take = |frame: H265Frame, out: &mut Vec<(usize, RgbImage)>| -> Result<(), MediaError> {
+    let mut take = |frame: H265Frame| -> Result<(), MediaError> {
         let idx = expected.get(produced).copied();
         produced += 1;
         match idx {
-            Some(idx) if run.wanted.contains(&idx) => {
-                out.push((idx, to_rgb(&frame)?));
-                Ok(())
-            }
+            Some(idx) if run.wanted.contains(&idx) => out(idx, to_rgb(&frame)?),
             Some(_) => Ok(()),
             None => Err(MediaError::Corrupt(
                 "HEVC stream produced more pictures than packets".into(),
@@ -125,13 +124,13 @@ pub(crate) fn decode_run(
             deadline.check()?;
             dec.decode_nal(&nal).map_err(|e| map_err(e, limits))?;
             while let Some(f) = dec.next_output() {
-                take(f, &mut out)?;
+                take(f)?;
             }
         }
     }
     while let Some(f) = dec.flush() {
         deadline.check()?;
-        take(f, &mut out)?;
+        take(f)?;
     }
     if let Some(e) = dec.next_error() {
         return Err(map_err(e, limits));
@@ -142,7 +141,7 @@ pub(crate) fn decode_run(
             expected.len()
         )));
     }
-    Ok(out)
+    Ok(())
 }
 
 fn to_rgb(f: &H265Frame) -> Result<RgbImage, MediaError> {

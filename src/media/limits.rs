@@ -1,5 +1,6 @@
 //! Limits applied to every upload before and during decoding, and the decode deadline.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use super::MediaError;
@@ -79,10 +80,12 @@ impl FrameLimits {
     }
 }
 
-/// The moment decoding must stop; checked between frames, packets and NAL units.
-#[derive(Debug, Clone, Copy)]
+/// The moment decoding must stop; checked between frames, packets and NAL units. Time spent
+/// outside decoding (in the caller's per-frame work, see [`Deadline::excluding`]) moves the
+/// moment back, so the budget measures decoding alone.
+#[derive(Debug, Clone)]
 pub(crate) struct Deadline {
-    end: Instant,
+    end: Cell<Instant>,
     budget: Duration,
 }
 
@@ -90,17 +93,26 @@ impl Deadline {
     /// Starts the clock for one upload.
     pub(crate) fn start(budget: Duration) -> Self {
         Deadline {
-            end: Instant::now() + budget,
+            end: Cell::new(Instant::now() + budget),
             budget,
         }
     }
 
     /// Errors once the budget is spent.
     pub(crate) fn check(&self) -> Result<(), MediaError> {
-        if Instant::now() > self.end {
+        if Instant::now() > self.end.get() {
             Err(MediaError::DeadlineExceeded(self.budget))
         } else {
             Ok(())
         }
+    }
+
+    /// Runs `f` (work on a delivered frame, not decoding) without charging its time to the
+    /// decoding budget.
+    pub(crate) fn excluding<R>(&self, f: impl FnOnce() -> R) -> R {
+        let started = Instant::now();
+        let r = f();
+        self.end.set(self.end.get() + started.elapsed());
+        r
     }
 }

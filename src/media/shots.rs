@@ -1,7 +1,9 @@
-//! Shot sets: ZIP archives of JPEG/PNG frames, in name order. The entry count is checked
+//! Shot sets: ZIP archives of JPEG/PNG frames, in natural name order (`shot_2` before
+//! `shot_10`). The entry count is checked
 //! from the archive's end record before the directory is parsed, and inflated bytes are
 //! counted while inflating, so a zip bomb stops at the limit instead of filling memory.
 
+use std::cmp::Ordering;
 use std::io::{Cursor, Read};
 
 use super::error::guard;
@@ -10,12 +12,15 @@ use super::sampling::pick_even;
 use super::sniff::{sniff, ImageFormat, MediaKind};
 use super::{jpeg, still, Frame, FrameLimits, MediaError};
 
-/// Decodes `sample_count` shots spread evenly over the archive's name-sorted images.
+/// Decodes `sample_count` shots spread evenly over the archive's name-sorted images, handing
+/// each to `visit` as soon as it is decoded (one shot's pixels held at a time); returns how
+/// many were handed.
 pub(crate) fn frames(
     bytes: &[u8],
     limits: &FrameLimits,
     deadline: &Deadline,
-) -> Result<Vec<Frame>, MediaError> {
+    visit: &mut dyn FnMut(Frame) -> Result<(), MediaError>,
+) -> Result<usize, MediaError> {
     let declared = declared_entries(bytes)?;
     if declared > limits.max_zip_entries as u64 {
         return Err(too_many(declared, limits));
@@ -40,7 +45,7 @@ pub(crate) fn frames(
             }
             names.push((name, i));
         }
-        names.sort();
+        names.sort_by(|a, b| natural_cmp(&a.0, &b.0).then(a.1.cmp(&b.1)));
         if names.is_empty() {
             return Err(MediaError::NoFrames(
                 "the shot set archive holds no files".into(),
@@ -48,7 +53,7 @@ pub(crate) fn frames(
         }
         let positions: Vec<f64> = (0..names.len()).map(|i| i as f64).collect();
         let mut budget = limits.max_zip_inflated_bytes;
-        let mut out = Vec::new();
+        let mut count = 0usize;
         for pos in pick_even(&positions, limits.sample_count) {
             deadline.check()?;
             let (name, index) = &names[pos];
@@ -79,14 +84,58 @@ pub(crate) fn frames(
                     )))
                 }
             };
-            out.push(Frame {
+            let frame = Frame {
                 index: pos,
                 pts_secs: pos as f64 * limits.shot_interval_secs,
                 image,
-            });
+            };
+            deadline.excluding(|| visit(frame))?;
+            count += 1;
         }
-        Ok(out)
+        Ok(count)
     })
+}
+
+/// Natural (numeric-aware) order of file names: runs of ASCII digits compare by value, so
+/// `shot_2` comes before `shot_10` (capture apps rarely zero-pad their counters); the rest
+/// compares character by character. Names equal this way (`shot_02` and `shot_2`) fall back to
+/// plain string order, so the order is total and stable.
+fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0usize, 0usize);
+    while i < x.len() && j < y.len() {
+        if x[i].is_ascii_digit() && y[j].is_ascii_digit() {
+            let run = |s: &[u8], mut k: usize| {
+                let start = k;
+                while k < s.len() && s[k].is_ascii_digit() {
+                    k += 1;
+                }
+                (start, k)
+            };
+            let ((xs, xe), (ys, ye)) = (run(x, i), run(y, j));
+            // Compare by value without parsing (runs may exceed u64): drop leading zeros, then
+            // the longer run is larger, then digit by digit.
+            let trim = |s: &[u8]| {
+                let z = s.iter().take_while(|&&c| c == b'0').count();
+                s[z..].to_vec()
+            };
+            let (dx, dy) = (trim(&x[xs..xe]), trim(&y[ys..ye]));
+            let ord = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(&dy));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+            i = xe;
+            j = ye;
+        } else {
+            let ord = x[i].cmp(&y[j]);
+            if ord != Ordering::Equal {
+                return ord;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (x.len() - i).cmp(&(y.len() - j)).then_with(|| a.cmp(b))
 }
 
 fn too_many(n: u64, limits: &FrameLimits) -> MediaError {
@@ -147,5 +196,52 @@ fn declared_entries(b: &[u8]) -> Result<u64, MediaError> {
         _ => Err(MediaError::Corrupt(
             "shot set ZIP64 end record is invalid".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_names_sort_by_value() {
+        let mut names = vec![
+            "shot_10.jpg",
+            "shot_2.jpg",
+            "shot_1.jpg",
+            "shot_11.jpg",
+            "shot_3.jpg",
+        ];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            names,
+            vec![
+                "shot_1.jpg",
+                "shot_2.jpg",
+                "shot_3.jpg",
+                "shot_10.jpg",
+                "shot_11.jpg"
+            ]
+        );
+    }
+
+    #[test]
+    fn natural_order_edge_cases() {
+        assert_eq!(natural_cmp("a", "a"), Ordering::Equal);
+        assert_eq!(natural_cmp("a", "b"), Ordering::Less);
+        assert_eq!(natural_cmp("a9", "a10"), Ordering::Less);
+        assert_eq!(natural_cmp("a10", "a9"), Ordering::Greater);
+        // Zero padding: equal values fall back to string order, never Equal for distinct names.
+        assert_eq!(natural_cmp("a02", "a2"), Ordering::Less);
+        assert_eq!(natural_cmp("a2", "a02"), Ordering::Greater);
+        // Prefixes and folders.
+        assert_eq!(natural_cmp("shot", "shot1"), Ordering::Less);
+        assert_eq!(natural_cmp("b/shot_9", "b/shot_10"), Ordering::Less);
+        assert_eq!(natural_cmp("a/shot_10", "b/shot_2"), Ordering::Less);
+        // Runs longer than any integer type.
+        assert_eq!(
+            natural_cmp("x123456789012345678901234567890", "x99"),
+            Ordering::Greater
+        );
     }
 }

@@ -11,12 +11,19 @@ use super::sampling::{plan, PacketInfo};
 use super::track::{Codec, Rotation, Track};
 use super::{h264, h265, jpeg, vp8, Frame, FrameLimits, MediaError};
 
-/// Checks the track against the limits, then decodes the sampled frames.
+/// Where a codec's decoder hands each wanted picture (packet index, RGB) as soon as it is
+/// output, so that a run of many wanted frames never holds them all.
+pub(crate) type PictureSink<'s> = dyn FnMut(usize, RgbImage) -> Result<(), MediaError> + 's;
+
+/// Checks the track against the limits, then decodes the sampled frames, handing each to
+/// `visit` (upright) as soon as it is decoded; returns how many were handed. Frames come in
+/// decode-run order, which is not always presentation order: `Frame::index` tells.
 pub(crate) fn frames(
     track: &Track<'_>,
     limits: &FrameLimits,
     deadline: &Deadline,
-) -> Result<Vec<Frame>, MediaError> {
+    visit: &mut dyn FnMut(Frame) -> Result<(), MediaError>,
+) -> Result<usize, MediaError> {
     if let Codec::Other(name) = &track.codec {
         return Err(MediaError::Unsupported(format!("video codec {name}")));
     }
@@ -58,37 +65,54 @@ pub(crate) fn frames(
             limits.max_frames_decoded
         )));
     }
-    let mut decoded: HashMap<usize, RgbImage> = HashMap::new();
+    // Packet index -> slot in `plan.picks`; pictures are handed on as the decoder outputs
+    // them, so no more than one RGB picture is held here at a time.
+    let slots: HashMap<usize, usize> = plan
+        .picks
+        .iter()
+        .enumerate()
+        .map(|(slot, &(packet, _))| (packet, slot))
+        .collect();
+    let mut delivered = vec![false; plan.picks.len()];
+    let mut count = 0usize;
     for run in &plan.runs {
         deadline.check()?;
-        let pictures = guard("video decode", || match &track.codec {
-            Codec::H264 => h264::decode_run(track, run, limits, deadline),
-            Codec::H265 => h265::decode_run(track, run, limits, deadline),
-            Codec::Vp8 => vp8::decode_run(track, run, limits, deadline),
-            Codec::Mjpeg => run
-                .wanted
-                .iter()
-                .map(|&i| {
-                    let data = track.packets.get(i).map(|p| &p.data[..]).unwrap_or(&[]);
-                    jpeg::decode(data, limits, &format!("MJPEG frame {i}")).map(|img| (i, img))
-                })
-                .collect(),
+        let mut sink = |packet: usize, image: RgbImage| -> Result<(), MediaError> {
+            let Some(&slot) = slots.get(&packet) else {
+                return Ok(());
+            };
+            if delivered[slot] {
+                return Ok(());
+            }
+            delivered[slot] = true;
+            count += 1;
+            let pts = track.packets.get(packet).map(|p| p.pts).unwrap_or(min_pts);
+            let frame = Frame {
+                index: plan.picks[slot].1,
+                pts_secs: (pts - min_pts) as f64 / track.timescale as f64,
+                image: rotate(image, track.rotation),
+            };
+            deadline.excluding(|| visit(frame))
+        };
+        guard("video decode", || match &track.codec {
+            Codec::H264 => h264::decode_run(track, run, limits, deadline, &mut sink),
+            Codec::H265 => h265::decode_run(track, run, limits, deadline, &mut sink),
+            Codec::Vp8 => vp8::decode_run(track, run, limits, deadline, &mut sink),
+            Codec::Mjpeg => run.wanted.iter().try_for_each(|&i| {
+                let data = track.packets.get(i).map(|p| &p.data[..]).unwrap_or(&[]);
+                let img = jpeg::decode(data, limits, &format!("MJPEG frame {i}"))?;
+                sink(i, img)
+            }),
             Codec::Other(name) => Err(MediaError::Unsupported(format!("video codec {name}"))),
         })?;
-        decoded.extend(pictures);
     }
-    let mut out = Vec::with_capacity(plan.picks.len());
-    for &(packet, position) in &plan.picks {
-        let image = decoded
-            .remove(&packet)
-            .ok_or_else(|| MediaError::Corrupt(format!("frame {position} could not be decoded")))?;
-        out.push(Frame {
-            index: position,
-            pts_secs: (track.packets[packet].pts - min_pts) as f64 / track.timescale as f64,
-            image: rotate(image, track.rotation),
-        });
+    if let Some(slot) = delivered.iter().position(|d| !d) {
+        return Err(MediaError::Corrupt(format!(
+            "frame {} could not be decoded",
+            plan.picks[slot].1
+        )));
     }
-    Ok(out)
+    Ok(count)
 }
 
 fn rotate(img: RgbImage, r: Rotation) -> RgbImage {

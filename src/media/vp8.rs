@@ -1,26 +1,27 @@
 //! VP8 (WebM from browsers) via `oximedia-codec`'s pure-Rust decoder. No reordering: each
 //! shown packet yields its picture, tagged with the packet index as its pts.
 
-use image::RgbImage;
 use oximedia_codec::traits::{DecoderConfig, VideoDecoder};
 use oximedia_codec::vp8::{FrameHeader, Vp8Decoder};
 
 use super::limits::Deadline;
 use super::sampling::Run;
 use super::track::Track;
+use super::video::PictureSink;
 use super::yuv::{self, Matrix, Planes};
 use super::{FrameLimits, MediaError};
 
-/// Decodes one run of packets, returning the pictures of `run.wanted` (packet index, RGB).
+/// Decodes one run of packets, handing each picture of `run.wanted` to `out` (packet index,
+/// RGB) as soon as the decoder outputs it.
 pub(crate) fn decode_run(
     track: &Track<'_>,
     run: &Run,
     limits: &FrameLimits,
     deadline: &Deadline,
-) -> Result<Vec<(usize, RgbImage)>, MediaError> {
+    out: &mut PictureSink<'_>,
+) -> Result<(), MediaError> {
     let mut dec = Vp8Decoder::new(DecoderConfig::default())
         .map_err(|e| MediaError::Corrupt(format!("VP8 decoder: {e}")))?;
-    let mut out = Vec::new();
     for i in run.start..=run.end {
         deadline.check()?;
         let data = track.packets.get(i).map(|p| &p.data[..]).unwrap_or(&[]);
@@ -60,8 +61,8 @@ pub(crate) fn decode_run(
                 matrix: Matrix::Bt601,
                 full_range: false,
             })?;
-            out.push((idx, img));
+            out(idx, img)?;
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -30,6 +30,9 @@ pub const BLINK_RECOVER: f32 = 0.80;
 pub const ZOOM_MIN_CHANGE: f32 = 0.25;
 /// Frames decoded for a blink check: a blink lasts 100-300 ms (3-9 frames at 30 fps), which an
 /// evenly spread sample of a dozen frames usually misses, so every frame up to this many is read.
+/// Memory does not grow with it: frames are examined one at a time as they are decoded and only
+/// their measures (a few KB each) are kept, plus one frame's pixels for the best shot
+/// (`analysis::outcome::examine_frames`: at most two RGB frames alive, ~22 MB at 1920x1920).
 pub const BLINK_SAMPLE_FRAMES: usize = 90;
 
 /// The action a liveness media asks for, from its tag.

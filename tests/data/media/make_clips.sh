@@ -129,12 +129,21 @@ for deg in 90 180 270; do
   patch_rot "$d/h264_rot$deg.mp4" $deg
 done
 $ff -i "$d/h264_high.mp4" -c copy "$d/h264_high.mkv"   # same frames as h264_high.mp4
+# H.264 monochrome (4:0:0) at an odd size (161x121, 4 frames), and 4:4:4 (refused as unsupported).
+$ff -loop 1 -framerate 15 -i "$src" -vf "scale=180:-2,crop=161:121:10:10,format=gray" -frames:v 4 \
+  -c:v libx264 -g 10 -crf 30 "$d/h264_gray.mp4"
+$ff -loop 1 -framerate 15 -i "$src" -vf "scale=180:-2,crop=160:120:10:10,format=yuv444p" -frames:v 4 \
+  -c:v libx264 -profile:v high444 -g 10 -crf 30 "$d/h264_444.mp4"
 $ff $s -c:v libvpx -b:v 230k -g 10 -f webm pipe:1 > "$d/vp8_live.webm"
 m=$(source_args 160 120 10)
 $ff $m -c:v mjpeg -q:v 12 "$d/mjpeg.avi"
 $ff $m -c:v mjpeg -q:v 12 -huffman default "$d/mjpeg_stdhuff.avi"
 strip_dht "$d/mjpeg_stdhuff.avi" "$d/mjpeg_nodht.avi"
 $ff $m -c:v mjpeg -q:v 12 "$d/mjpeg.mov"
+# AVI whose first stream is audio: the video chunks are 01dc, not 00dc (4 frames, 64x48).
+$ff -loop 1 -framerate 15 -t 0.27 -i "$src" -f lavfi -t 0.27 -i "sine=frequency=440:sample_rate=8000" \
+  -vf "scale=72:-2,crop=64:48:0:8" -map 1:a -map 0:v -c:v mjpeg -pix_fmt yuvj420p -q:v 31 \
+  -c:a pcm_u8 -reserve_index_space 16 "$d/mjpeg_audio_first.avi"
 
 # Shot sets: 8 JPEG shots (deflated), and 3 small PNG shots; names sort into capture order.
 tmp=$(mktemp -d)
@@ -150,7 +159,7 @@ head -c 16777216 /dev/zero > "$tmp/shot_01.jpg"
 (cd "$tmp" && rm -f "$d/bomb.zip" && zip -q -9 "$d/bomb.zip" shot_01.jpg)
 rm -rf "$tmp"
 
-for c in h264_high h264_baseline h264_frag hevc h264_rot90 h264_rot180 h264_rot270 vp8 vp8_live mjpeg mjpeg_stdhuff mjpeg_nodht mjpeg_mov; do
+for c in h264_high h264_baseline h264_frag h264_gray hevc h264_rot90 h264_rot180 h264_rot270 vp8 vp8_live mjpeg mjpeg_stdhuff mjpeg_nodht mjpeg_mov; do
   case $c in
     vp8|vp8_live) f=$c.webm ;;
     mjpeg|mjpeg_stdhuff|mjpeg_nodht) f=$c.avi ;;
