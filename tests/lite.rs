@@ -254,6 +254,33 @@ fn one_to_n_is_ranked_with_filenames() {
     names.sort();
     assert_eq!(names, ["biden.bin", "grace.bin", "obama2.bin"]);
 
+    // The same 1:N in base64 mode. Text parts carry no filename, so candidates are named
+    // `templates_n[index]`; each must score and decide exactly as its binary twin.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let form = Multipart::new()
+        .text("template_1", &b64.encode(&t_obama))
+        .text("templates_n", &b64.encode(&t_biden))
+        .text("templates_n", &b64.encode(&t_grace))
+        .text("templates_n", &b64.encode(&t_obama2));
+    let rows64 = check(
+        post_form(&srv, "/v1/face/pattern/compare_n", &form, true),
+        "templates_n[2]",
+        3,
+    );
+    let twins = ["biden.bin", "grace.bin", "obama2.bin"];
+    for (label, score, decision) in &rows64 {
+        let index: usize = label
+            .strip_prefix("templates_n[")
+            .and_then(|l| l.strip_suffix(']'))
+            .and_then(|i| i.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected label {label}"));
+        let twin = rows
+            .iter()
+            .find(|r| r.0 == twins[index])
+            .expect("binary twin");
+        assert_eq!((*score, decision), (twin.1, &twin.2), "{label}");
+    }
+
     let form = Multipart::new()
         .file("sample_1", "probe.jpg", JPEG, &data("obama2.jpg"))
         .file("templates_n", "grace.bin", BIN, &t_grace)
@@ -269,11 +296,23 @@ fn one_to_n_is_ranked_with_filenames() {
         .file("sample_1", "probe.jpg", JPEG, &data("obama.jpg"))
         .file("samples_n", "biden.jpg", JPEG, &data("biden.jpg"))
         .file("samples_n", "obama2.jpg", JPEG, &data("obama2.jpg"));
-    check(
+    let bin = check(
         post_form(&srv, "/v1/face/pattern/extract_and_compare_n", &form, false),
         "obama2.jpg",
         2,
     );
+    // Base64 images as text parts: the same scores, best first.
+    let form = Multipart::new()
+        .text("sample_1", &b64.encode(data("obama.jpg")))
+        .text("samples_n", &b64.encode(data("biden.jpg")))
+        .text("samples_n", &b64.encode(data("obama2.jpg")));
+    let rows64 = check(
+        post_form(&srv, "/v1/face/pattern/extract_and_compare_n", &form, true),
+        "samples_n[1]",
+        2,
+    );
+    let scores = |r: &[(String, f64, String)]| r.iter().map(|x| x.1).collect::<Vec<_>>();
+    assert_eq!(scores(&rows64), scores(&bin));
 
     // A bad candidate fails the request and is named.
     let form = Multipart::new()
