@@ -70,11 +70,12 @@ pub struct UploadedFile {
 }
 
 impl UploadedFile {
-    /// The bytes (reads the staging file when on disk).
-    pub fn bytes(&self) -> std::io::Result<Vec<u8>> {
+    /// The bytes: read from the staging file when on disk, borrowed when in memory.
+    /// Blocking when staged; call it off the async runtime.
+    pub fn bytes(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
         match &self.data {
-            PartData::Staged(p) => std::fs::read(p),
-            PartData::Memory(b) => Ok(b.clone()),
+            PartData::Staged(p) => std::fs::read(p).map(std::borrow::Cow::Owned),
+            PartData::Memory(b) => Ok(std::borrow::Cow::Borrowed(b.as_slice())),
         }
     }
 }
@@ -332,23 +333,13 @@ pub fn sniff(head: &[u8]) -> Option<(MediaType, &'static str)> {
     })
 }
 
-/// The bytes of a part for checking: read from its staging file, borrowed when in memory.
-fn contents(file: &UploadedFile) -> Result<std::borrow::Cow<'_, [u8]>, UploadError> {
-    match &file.data {
-        PartData::Staged(p) => std::fs::read(p)
-            .map(std::borrow::Cow::Owned)
-            .map_err(|e| UploadError::Io(e.to_string())),
-        PartData::Memory(b) => Ok(std::borrow::Cow::Borrowed(b.as_slice())),
-    }
-}
-
 /// Checks the per-type limits that need more than the first bytes. Blocking (file reads,
 /// ZIP directory); run it off the async runtime.
 fn validate(file: &UploadedFile, limits: &LimitsConfig) -> Result<(), UploadError> {
     let name = &file.field;
     match file.media_type {
         MediaType::Image => {
-            let bytes = contents(file)?;
+            let bytes = file.bytes().map_err(|e| UploadError::Io(e.to_string()))?;
             let (w, h) = image::ImageReader::new(Cursor::new(&*bytes))
                 .with_guessed_format()
                 .map_err(|e| UploadError::Io(e.to_string()))?
@@ -365,7 +356,7 @@ fn validate(file: &UploadedFile, limits: &LimitsConfig) -> Result<(), UploadErro
             }
         }
         MediaType::ShotsSet => {
-            let bytes = contents(file)?;
+            let bytes = file.bytes().map_err(|e| UploadError::Io(e.to_string()))?;
             let mut zip = zip::ZipArchive::new(Cursor::new(&*bytes)).map_err(|e| {
                 UploadError::Value(format!("file part `{name}` is not a readable ZIP: {e}"))
             })?;
