@@ -297,6 +297,19 @@ async fn read_upload(ctx: &mut Ctx) -> Result<Upload, ApiError> {
     .await?)
 }
 
+/// Refuses an OzCapsula body (`application/octet-stream`, an encrypted container facelite
+/// cannot unpack) with code 14, the same on every upload route. `ct` is lower-cased.
+pub fn refuse_container(ct: &str) -> Result<(), ApiError> {
+    if ct.starts_with("application/octet-stream") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::ContainerUnpacking,
+            "OzCapsula data containers are not supported; send multipart/form-data with file parts and a `payload` part",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /api/folders/`: creates a folder, stores its media, and with `payload.analyses`
 /// runs them and answers with the results (single request mode).
 async fn create(mut ctx: Ctx) -> HandlerResult {
@@ -306,13 +319,7 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
         .header("content-type")
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if ct.starts_with("application/octet-stream") {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::ContainerUnpacking,
-            "OzCapsula data containers are not supported; send multipart/form-data with file parts and a `payload` part",
-        ));
-    }
+    refuse_container(&ct)?;
     let upload = if ct.starts_with("multipart/") {
         read_upload(&mut ctx).await?
     } else {

@@ -17,8 +17,8 @@ use crate::analysis::queue::Task;
 use crate::analysis::verdicts;
 use crate::analysis::view::{self, Files};
 use crate::api::analyses::{self, parse_requests};
-use crate::api::error::{ApiError, ErrorCode};
-use crate::api::folders::{base_url, company_of, json_resp, require_writer};
+use crate::api::error::ApiError;
+use crate::api::folders::{base_url, company_of, json_resp, refuse_container, require_writer};
 use crate::handler;
 use crate::http::router::{Ctx, HandlerResult, Route};
 use crate::upload::{self, PartData, Sink};
@@ -36,19 +36,11 @@ async fn instant(mut ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     require_writer(&p)?;
     let app = ctx.app.clone();
+    // Kept as sent: the multipart boundary is case-sensitive.
     let ct = ctx.header("content-type").unwrap_or_default().to_string();
-    if ct
-        .to_ascii_lowercase()
-        .starts_with("application/octet-stream")
-    {
-        // The same answer as folder creation gives an OzCapsula body.
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::ContainerUnpacking,
-            "OzCapsula data containers are not supported; send multipart/form-data with file parts and a `payload` part",
-        ));
-    }
-    if !ct.to_ascii_lowercase().starts_with("multipart/") {
+    let ct_lower = ct.to_ascii_lowercase();
+    refuse_container(&ct_lower)?;
+    if !ct_lower.starts_with("multipart/") {
         return Err(ApiError::structure(
             "instant mode takes multipart/form-data: file parts + a `payload` with `analyses`",
         ));
