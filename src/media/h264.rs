@@ -69,10 +69,7 @@ fn feed(
         let info = parse_sps_info(nal).map_err(|e| map_err(e, "sequence parameter set"))?;
         limits.check_dims(info.width, info.height, "H.264 picture")?;
         if info.chroma_format == 3 {
-            return Err(MediaError::Unsupported(
-                "H.264 with 4:4:4 chroma (High 4:4:4 profile) is not supported; encode the video as 4:2:0"
-                    .into(),
-            ));
+            return Err(unsupported_444());
         }
         *colour = Colour {
             matrix: Matrix::from_vui(info.matrix),
@@ -120,12 +117,7 @@ fn keep(
         1 => (1, 1),
         2 => (1, 0),
         0 => (1, 1),
-        3 => {
-            return Err(MediaError::Unsupported(
-                "H.264 with 4:4:4 chroma (High 4:4:4 profile) is not supported; encode the video as 4:2:0"
-                    .into(),
-            ))
-        }
+        3 => return Err(unsupported_444()),
         other => {
             return Err(MediaError::Corrupt(format!(
                 "H.264 chroma_format_idc {other} is out of range"
@@ -156,6 +148,14 @@ fn keep(
         full_range: colour.full_range,
     })?;
     out(idx, img)
+}
+
+/// `rust_h264` cannot decode 4:4:4: refused as soon as the SPS says so.
+fn unsupported_444() -> MediaError {
+    MediaError::Unsupported(
+        "H.264 with 4:4:4 chroma (High 4:4:4 profile) is not supported; encode the video as 4:2:0"
+            .into(),
+    )
 }
 
 fn map_err(e: DecodeError, what: &str) -> MediaError {
