@@ -115,12 +115,8 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
             let ((xs, xe), (ys, ye)) = (run(x, i), run(y, j));
             // Compare by value without parsing (runs may exceed u64): drop leading zeros, then
             // the longer run is larger, then digit by digit.
-            let trim = |s: &[u8]| {
-                let z = s.iter().take_while(|&&c| c == b'0').count();
-                s[z..].to_vec()
-            };
-            let (dx, dy) = (trim(&x[xs..xe]), trim(&y[ys..ye]));
-            let ord = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(&dy));
+            let (dx, dy) = (strip_zeros(&x[xs..xe]), strip_zeros(&y[ys..ye]));
+            let ord = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(dy));
             if ord != Ordering::Equal {
                 return ord;
             }
@@ -136,6 +132,11 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
         }
     }
     (x.len() - i).cmp(&(y.len() - j)).then_with(|| a.cmp(b))
+}
+
+fn strip_zeros(digits: &[u8]) -> &[u8] {
+    let z = digits.iter().take_while(|&&c| c == b'0').count();
+    &digits[z..]
 }
 
 fn too_many(n: u64, limits: &FrameLimits) -> MediaError {
