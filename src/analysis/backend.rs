@@ -46,24 +46,21 @@ impl VisionBackend {
     }
 }
 
+/// The analyses see a media failure as "too large" (a limit) or "undecodable" (anything else).
 impl From<MediaError> for FaceError {
     fn from(e: MediaError) -> FaceError {
-        media_error(e)
-    }
-}
-
-fn media_error(e: MediaError) -> FaceError {
-    match e {
-        MediaError::TooLarge(_) | MediaError::TooLong(_) | MediaError::TooManyEntries(_) => {
-            FaceError::TooLarge(e.to_string())
+        match e {
+            MediaError::TooLarge(_) | MediaError::TooLong(_) | MediaError::TooManyEntries(_) => {
+                FaceError::TooLarge(e.to_string())
+            }
+            other => FaceError::Undecodable(other.to_string()),
         }
-        other => FaceError::Undecodable(other.to_string()),
     }
 }
 
 impl Backend for VisionBackend {
     fn decode_image(&self, bytes: &[u8]) -> Result<RgbImage, FaceError> {
-        let mut frames = media::frames(bytes, &self.limits(1, true)).map_err(media_error)?;
+        let mut frames = media::frames(bytes, &self.limits(1, true))?;
         let img = frames
             .pop()
             .map(|f| f.image)
