@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::analysis::model::fixtures::collection_analysis;
 use crate::analysis::model::{AnalysisRec, State};
 use crate::collections::enrol::{EnrolError, Enrolled, Enroller, Refusal};
-use crate::collections::model::TemplateRec;
+use crate::collections::model::{CollectionRec, PersonImageRec, PersonRec, TemplateRec};
 use crate::collections::search::ModelKey;
 use crate::collections::service::{self, NewImage};
 use crate::collections::{Collections, CollectionsError};
@@ -151,19 +151,23 @@ fn drop_analysis(store: &Store, id: Uuid) {
     flow.write(|w| w.delete::<AnalysisRec>(id)).expect("delete");
 }
 
+/// A "watch" collection with one person enrolled from one image.
+fn watched_person(
+    store: &Store,
+    cols: &Collections,
+) -> (CollectionRec, PersonRec, Vec<PersonImageRec>) {
+    let c = service::create_collection(store, Uuid::new_v4(), "watch", json!({})).expect("c");
+    let (p, imgs) =
+        service::add_person(store, cols, &c, json!({}), vec![image(cols, &[1, 2, 3, 4])])
+            .expect("person");
+    (c, p, imgs)
+}
+
 #[test]
 fn a_matched_person_is_kept_until_its_analyses_are_gone_and_deletion_removes_everything() {
     let dir = tempfile::tempdir().expect("tmp");
     let (store, cols, _, _, _) = open(dir.path(), "1", false);
-    let c = service::create_collection(&store, Uuid::new_v4(), "watch", json!({})).expect("c");
-    let (p, imgs) = service::add_person(
-        &store,
-        &cols,
-        &c,
-        json!({}),
-        vec![image(&cols, &[1, 2, 3, 4])],
-    )
-    .expect("person");
+    let (c, p, imgs) = watched_person(&store, &cols);
     let pid = p.person_id;
     // A running analysis that recorded the person, and a finished one that reports it.
     let running = collection_analysis(State::Processing, None);
@@ -209,15 +213,7 @@ fn a_matched_person_is_kept_until_its_analyses_are_gone_and_deletion_removes_eve
 fn adding_images_waits_for_a_deletion_holding_the_guard() {
     let dir = tempfile::tempdir().expect("tmp");
     let (store, cols, _, _, _) = open(dir.path(), "1", false);
-    let c = service::create_collection(&store, Uuid::new_v4(), "watch", json!({})).expect("c");
-    let (p, _) = service::add_person(
-        &store,
-        &cols,
-        &c,
-        json!({}),
-        vec![image(&cols, &[1, 2, 3, 4])],
-    )
-    .expect("person");
+    let (c, p, _) = watched_person(&store, &cols);
     let extra = image(&cols, &[5, 6, 7, 8]);
     std::thread::scope(|s| {
         let exclusive = cols.match_guard.write().unwrap_or_else(|e| e.into_inner());
