@@ -3,7 +3,9 @@
 //! Runs every model of `models_raw` (same inputs) `RUNS` times on one thread through
 //! `SimpleState::run_plan_with_eval`, timing each node, and prints the median time of every op
 //! kind and of the slowest nodes. It is the map for closing the gap to onnxruntime: a kind that
-//! dominates here is the one worth rewriting or re-expressing. Not a criterion bench; run with
+//! dominates here is the one worth rewriting or re-expressing. It ends with the whole-model
+//! median of tract's own plan against the engine's rewritten plan, run alternately in one
+//! process so both see the same machine. Not a criterion bench; run with
 //! `cargo bench --bench model_ops` (add `--target x86_64-unknown-linux-musl` for the shipped build).
 
 use std::collections::BTreeMap;
@@ -13,7 +15,7 @@ use std::time::Instant;
 use facelite as _;
 #[path = "support/raw_models.rs"]
 mod raw_models;
-use raw_models::{fixture, plan, MODELS};
+use raw_models::{fixture, plan, plan_without_rewrites, MODELS};
 use tract_onnx::prelude::*;
 
 const RUNS: usize = 20;
@@ -98,6 +100,28 @@ fn profile(id: &str, file: &str) {
     }
 }
 
+/// Median whole-run ms of tract's own plan and of the engine's plan for one model, the two
+/// run alternately `RUNS` times each after a warm-up.
+fn side_by_side(id: &str, file: &str) {
+    let (shape, input) = fixture(file);
+    let plans = [plan_without_rewrites(file, &shape), plan(file, &shape)];
+    let mut times = [Vec::new(), Vec::new()];
+    for run in 0..RUNS + 2 {
+        for (p, t) in plans.iter().zip(times.iter_mut()) {
+            let start = Instant::now();
+            p.run(tvec!(input.clone().into())).expect("run");
+            if run >= 2 {
+                t.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    let [own, ours] = times.map(|mut t| median(&mut t));
+    println!(
+        "  {id:<12} tract's own plan {own:>7.2} ms  engine plan {ours:>7.2} ms  ratio {:.2}x",
+        own / ours
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; any other argument selects models by id.
     let only: Vec<String> = std::env::args()
@@ -107,6 +131,12 @@ fn main() {
     for (id, file) in MODELS {
         if only.is_empty() || only.iter().any(|o| o == id) {
             profile(id, file);
+        }
+    }
+    println!("\nwhole model, median of {RUNS} alternating runs, one thread:");
+    for (id, file) in MODELS {
+        if only.is_empty() || only.iter().any(|o| o == id) {
+            side_by_side(id, file);
         }
     }
 }

@@ -151,10 +151,63 @@ fn centerface_stride_two_depthwise_convolutions_are_rewritten() {
         .model()
         .nodes()
         .iter()
-        .filter(|n| n.op().name() == "Downsample" && n.name.ends_with(".every_other_column"))
+        .filter(|n| n.op().name() == "EveryOther" && n.name.ends_with(".every_other_column"))
         .map(|n| n.name.as_str())
         .collect();
     assert_eq!(rewritten.len(), 4, "rewritten: {rewritten:?}");
+}
+
+/// How many nodes of the engine's plan for `model` run `op`.
+fn count_ops(model: &str, op: &str) -> usize {
+    let shape = usizes(&entry(model)["shape"]);
+    let plan = engine_plan(model, &shape);
+    plan.model()
+        .nodes()
+        .iter()
+        .filter(|n| n.op().name() == op)
+        .count()
+}
+
+#[test]
+fn slow_tract_ops_are_replaced_by_the_direct_ones() {
+    // Every max pooling and every five-node PReLU of the shipped models takes the direct ops
+    // (vision::fast_ops); a tract upgrade that changes the decluttered patterns fails here.
+    assert_eq!(count_ops("human-facemesh.onnx", "PlaneMaxPool"), 5);
+    assert_eq!(count_ops("human-facemesh.onnx", "ChannelPRelu"), 28);
+    assert_eq!(count_ops("faceapi-recognition.onnx", "PlaneMaxPool"), 1);
+    for model in ["human-facemesh.onnx", "faceapi-recognition.onnx"] {
+        assert_eq!(count_ops(model, "OptMaxPool"), 0, "{model}");
+    }
+    assert_eq!(count_ops("human-facemesh.onnx", "Neg"), 0);
+}
+
+#[test]
+fn rewritten_plans_give_the_same_bits_as_tracts_own() {
+    // The rewrites change how, not what, is computed: on the fixture input every output of
+    // the engine's plan equals tract's unrewritten plan exactly.
+    for e in index()["models"].as_array().expect("models") {
+        let model = e["model"].as_str().expect("model");
+        let shape = usizes(&e["shape"]);
+        let bytes = std::fs::read(root().join("models").join(model)).expect("read model");
+        let parsed = Parsed::new(model, &bytes).expect("parse model");
+        let input = input_tensor(e);
+        let run = |plan: facelite::vision::model::Plan| {
+            plan.run(tvec!(input.clone().into())).expect("run")
+        };
+        let ours = run(parsed.plan(&shape).expect("plan"));
+        let tracts = run(parsed.plan_without_rewrites(&shape).expect("plan"));
+        assert_eq!(ours.len(), tracts.len(), "{model}: output count");
+        for (i, (a, b)) in ours.iter().zip(&tracts).enumerate() {
+            let a = a.to_plain_array_view::<f32>().expect("f32");
+            let b = b.to_plain_array_view::<f32>().expect("f32");
+            assert_eq!(a.shape(), b.shape(), "{model} output {i}: shape");
+            let differing = a
+                .iter()
+                .zip(b.iter())
+                .filter(|(x, y)| x.to_bits() != y.to_bits());
+            assert_eq!(differing.count(), 0, "{model} output {i}: values differ");
+        }
+    }
 }
 
 #[test]

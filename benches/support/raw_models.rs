@@ -59,14 +59,21 @@ pub fn fixture(model: &str) -> (Vec<usize>, Tensor) {
     (shape, t)
 }
 
-/// The model optimised for `shape` exactly as the engine plans it at start.
-pub fn plan(file: &str, shape: &[usize]) -> Plan {
+fn parsed(file: &str) -> Parsed {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("models")
         .join(file);
     let bytes = std::fs::read(path).expect("read model");
-    Parsed::new(file, &bytes)
-        .expect("parse")
-        .plan(shape)
-        .expect("optimise")
+    Parsed::new(file, &bytes).expect("parse")
+}
+
+/// The model optimised for `shape` exactly as the engine plans it at start.
+pub fn plan(file: &str, shape: &[usize]) -> Plan {
+    parsed(file).plan(shape).expect("optimise")
+}
+
+/// The model as tract alone optimises it, without facelite's graph rewrites.
+#[allow(dead_code)] // used by model_ops only
+pub fn plan_without_rewrites(file: &str, shape: &[usize]) -> Plan {
+    parsed(file).plan_without_rewrites(shape).expect("optimise")
 }

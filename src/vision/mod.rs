@@ -12,6 +12,7 @@ pub mod decode;
 pub mod detect;
 pub mod embed;
 mod engine;
+pub mod fast_ops;
 pub mod gestures;
 pub mod liveness;
 pub mod manifest;

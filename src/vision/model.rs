@@ -7,6 +7,7 @@ use serde::Serialize;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+use super::fast_ops::replace_slow_ops;
 use super::unstride::unstride_depthwise;
 use super::VisionError;
 
@@ -116,8 +117,18 @@ impl Parsed {
     }
 
     /// Pins input 0 to `shape` (f32) and optimises into a runnable plan: tract's declutter, our
-    /// [`unstride_depthwise`] rewrite, then tract's codegen.
+    /// [`unstride_depthwise`] and [`replace_slow_ops`] rewrites, then tract's codegen.
     pub fn plan(&self, shape: &[usize]) -> Result<Plan, VisionError> {
+        self.plan_with(shape, true)
+    }
+
+    /// The plan tract alone makes, without our rewrites: what the parity tests and the
+    /// `model_ops` bench hold the rewritten plan against.
+    pub fn plan_without_rewrites(&self, shape: &[usize]) -> Result<Plan, VisionError> {
+        self.plan_with(shape, false)
+    }
+
+    fn plan_with(&self, shape: &[usize], rewrite: bool) -> Result<Plan, VisionError> {
         let name = &self.name;
         self.model
             .clone()
@@ -125,7 +136,10 @@ impl Parsed {
             .and_then(|m| m.into_typed())
             .and_then(|m| m.into_decluttered())
             .and_then(|mut m| {
-                unstride_depthwise(&mut m)?;
+                if rewrite {
+                    unstride_depthwise(&mut m)?;
+                    replace_slow_ops(&mut m)?;
+                }
                 m.optimize()?;
                 m.into_runnable()
             })

@@ -4,7 +4,7 @@
 //! of 2 it falls back to a scalar gather that costs about 12x more per output (CenterFace's
 //! first stride-2 depthwise took 5.1 ms of its 31 ms; `cargo bench --bench model_ops`). A
 //! depthwise convolution with explicit padding and horizontal stride 2 is the same as the
-//! stride-1 convolution followed by keeping every other column, so it is rewired that way:
+//! stride-1 convolution followed by keeping every other column ([`EveryOther`]), so it is rewired that way:
 //! twice the arithmetic on the vectorised path, plus a copy, is still far cheaper. The vertical
 //! stride stays in the convolution (rows are skipped for free).
 //!
@@ -14,7 +14,8 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, PaddingSpec};
-use tract_onnx::tract_core::ops::Downsample;
+
+use super::fast_ops::EveryOther;
 
 /// Rewrites every stride-2 (horizontal) depthwise f32 convolution with explicit padding in a
 /// decluttered `model`; returns how many it rewrote.
@@ -64,7 +65,9 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
     let mut patch = TypedModelPatch::default();
     let taps = patch.taps(model, &node.inputs)?;
     let wide = patch.wire_node(format!("{}.unstrided", node.name), unstrided, &taps)?[0];
-    let down = Downsample::new(shape.h_axis() + 1, 2, 0);
+    let down = EveryOther {
+        axis: shape.h_axis() + 1,
+    };
     let kept = patch.wire_node(format!("{}.every_other_column", node.name), down, &[wide])?[0];
     patch.shunt_outside(model, OutletId::new(id, 0), kept)?;
     Ok(Some(patch))

@@ -1,0 +1,55 @@
+//! Direct f32 loops for the operators tract runs far slower than their arithmetic needs.
+//!
+//! `cargo bench --bench model_ops` showed FaceMesh spending more time in max pooling, in the
+//! five-node PReLU its converter emitted (`Neg`, `Relu`, `Mul`, `Relu`, `Add`) and in column
+//! downsampling than in its depthwise convolutions: tract walks pooling windows through a
+//! generic patch scanner, evaluates each PReLU node as a separate pass with its own buffer, and
+//! copies a downsample element by element through a strided view. The ops here do the same
+//! arithmetic, in the same order (outputs are bit-identical; `tests/model_parity.rs` checks
+//! this on every shipped model), as one tight pass each.
+//!
+//! [`replace_slow_ops`] runs between tract's declutter and codegen passes, like
+//! [`super::unstride`]: after declutter the patterns have their canonical form, and codegen
+//! leaves ops it does not know alone.
+
+mod every_other;
+mod max_pool;
+mod prelu;
+
+pub use every_other::EveryOther;
+pub use max_pool::PlaneMaxPool;
+pub use prelu::ChannelPRelu;
+
+use tract_onnx::prelude::*;
+
+/// How many nodes of each kind [`replace_slow_ops`] replaced; the parity tests pin them so a
+/// tract upgrade that changes the decluttered patterns cannot silently undo the speed-up.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Replaced {
+    pub max_pools: usize,
+    pub prelus: usize,
+}
+
+/// Replaces every max pooling and every decomposed PReLU of a decluttered `model` that the
+/// direct ops cover; anything else is left to tract.
+pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<Replaced> {
+    Ok(Replaced {
+        max_pools: max_pool::replace_max_pools(model)?,
+        prelus: prelu::fuse_prelus(model)?,
+    })
+}
+
+/// The f32 data of a plain tensor, or an error naming `what` (tract hands these ops only plain
+/// f32 tensors, as their output facts declare; the check keeps a surprise from being a panic).
+fn f32_slice<'a>(t: &'a Tensor, what: &str) -> TractResult<&'a [f32]> {
+    t.try_as_plain_ram()
+        .and_then(|v| v.as_slice::<f32>())
+        .map_err(|e| e.context(format!("{what}: expected a plain f32 tensor")))
+}
+
+/// A zeroed f32 tensor of `shape` and a closure-free way to fill it.
+fn f32_output(shape: &[usize], fill: impl FnOnce(&mut [f32])) -> TractResult<Tensor> {
+    let mut out = Tensor::zero::<f32>(shape)?;
+    fill(out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+    Ok(out)
+}
