@@ -22,8 +22,9 @@ pub use prelu::ChannelPRelu;
 
 use tract_onnx::prelude::*;
 
-/// How many nodes of each kind [`replace_slow_ops`] replaced; the parity tests pin them so a
-/// tract upgrade that changes the decluttered patterns cannot silently undo the speed-up.
+/// How many nodes of each kind [`replace_slow_ops`] replaced. `tests/model_parity.rs` pins
+/// the resulting op counts of the shipped models, so a tract upgrade that changes the
+/// decluttered patterns cannot silently undo the speed-up.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Replaced {
     pub max_pools: usize,
@@ -47,7 +48,7 @@ fn f32_slice<'a>(t: &'a Tensor, what: &str) -> TractResult<&'a [f32]> {
         .map_err(|e| e.context(format!("{what}: expected a plain f32 tensor")))
 }
 
-/// A zeroed f32 tensor of `shape` and a closure-free way to fill it.
+/// A new f32 tensor of `shape`, zeroed, then filled by `fill`.
 fn f32_output(shape: &[usize], fill: impl FnOnce(&mut [f32])) -> TractResult<Tensor> {
     let mut out = Tensor::zero::<f32>(shape)?;
     fill(out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
