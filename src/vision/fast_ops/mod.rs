@@ -4,9 +4,10 @@
 //! five-node PReLU its converter emitted (`Neg`, `Relu`, `Mul`, `Relu`, `Add`) and in column
 //! downsampling than in its depthwise convolutions: tract walks pooling windows through a
 //! generic patch scanner, evaluates each PReLU node as a separate pass with its own buffer, and
-//! copies a downsample element by element through a strided view. The ops here do the same
-//! arithmetic, in the same order (outputs are bit-identical; `tests/model_parity.rs` checks
-//! this on every shipped model), as one tight pass each.
+//! copies a downsample element by element through a strided view. The ops here compute the
+//! same values as one tight pass each: the same products and sums in the same order, and
+//! maxima, which do not depend on order. Outputs are bit-identical; `tests/model_parity.rs`
+//! checks this on every shipped model.
 //!
 //! [`replace_slow_ops`] runs between tract's declutter and codegen passes, like
 //! [`super::unstride`]: after declutter the patterns have their canonical form, and codegen

@@ -90,7 +90,8 @@ pub fn fuse_prelus(model: &mut TypedModel) -> TractResult<usize> {
     Ok(fused)
 }
 
-/// The single node feeding input `ix` of `node`, when that node has no other consumer.
+/// The node producing `outlet`, when that is its only output, feeding exactly one node and
+/// no model output.
 fn sole_producer(model: &TypedModel, outlet: OutletId) -> TractResult<Option<&TypedNode>> {
     let producer = model.node(outlet.node);
     let only_use = producer.outputs.len() == 1
