@@ -263,8 +263,9 @@ pub struct VisionConfig {
     pub models_dir: Option<PathBuf>,
     /// Threads for inference workers; 0 = number of cores.
     pub threads: usize,
-    /// Threads tract uses inside one model run (matrix products); 1 = none. Worth 2 on an idle
-    /// 2+ core box for the detector; with several busy workers, 1 wastes nothing.
+    /// Threads tract uses inside one detector run (matrix products); 1 = none. Worth 2 on an
+    /// idle 2+ core box; with several busy workers, 1 wastes nothing. Models on face crops
+    /// always run on one thread, where tract's split costs more than it saves.
     pub inference_threads: usize,
     /// Smallest subject face (detector box width, pixels) analysed; smaller gives "face too small".
     pub min_face_px: u32,

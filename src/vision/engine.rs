@@ -24,9 +24,16 @@ pub struct Engine {
     embedder: Embedder,
     mesh: MeshModel,
     passive: Option<PassiveModel>,
+    /// tract's threading for the detector, which runs on whole images.
     executor: Executor,
     min_face_px: u32,
 }
+
+/// tract's threading for the models that run on a face crop (embedder, mesh, passive model):
+/// always one thread. Their matrix products are too small for tract's split to pay; at 2
+/// threads FaceMesh took 7.98 ms against 6.25 and the embedder 10.2 against 9.5
+/// (`cargo bench --bench vision`), while the detector went from 31.7 to 26.4 ms.
+static CROP_EXECUTOR: Executor = Executor::SingleThread;
 
 /// Result of [`Engine::analyze`]: the subject of a photo, its descriptor and quality.
 #[derive(Debug, Clone, Serialize)]
@@ -171,12 +178,12 @@ impl Engine {
 
     /// Aligned, L2-normalised descriptor of `face`.
     pub fn embed(&self, img: &RgbImage, face: &Face) -> Result<Embedding, VisionError> {
-        self.embedder.embed(img, face, &self.executor)
+        self.embedder.embed(img, face, &CROP_EXECUTOR)
     }
 
     /// 468-point mesh of `face` with pose, eye, mouth and smile measures.
     pub fn mesh(&self, img: &RgbImage, face: &Face) -> Result<Mesh, VisionError> {
-        self.mesh.mesh(img, face, &self.executor)
+        self.mesh.mesh(img, face, &CROP_EXECUTOR)
     }
 
     /// Quality measures of `face` for best-shot selection.
@@ -188,7 +195,7 @@ impl Engine {
     /// [`VisionError::NoPassiveModel`] when none is installed.
     pub fn passive_liveness(&self, img: &RgbImage, face: &Face) -> Result<f32, VisionError> {
         match &self.passive {
-            Some(p) => p.score(img, face, &self.executor),
+            Some(p) => p.score(img, face, &CROP_EXECUTOR),
             None => Err(VisionError::NoPassiveModel),
         }
     }
@@ -216,9 +223,10 @@ impl Engine {
         })
     }
 
-    /// Internals for benches, tensor dumps and parity checks.
+    /// Internals for benches, tensor dumps and parity checks; the executor is the one the
+    /// embedder and mesh run with.
     pub fn parts(&self) -> (&Detector, &Embedder, &MeshModel, &Executor) {
-        (&self.detector, &self.embedder, &self.mesh, &self.executor)
+        (&self.detector, &self.embedder, &self.mesh, &CROP_EXECUTOR)
     }
 }
 
