@@ -21,7 +21,7 @@ pub struct AnalyzeCmd {
     /// directory with an operator manifest.toml and models (overrides the config file)
     #[argh(option)]
     pub models_dir: Option<PathBuf>,
-    /// threads tract uses inside one detector run (default from config)
+    /// threads tract uses inside one detector or operator-model run (default from config)
     #[argh(option)]
     pub inference_threads: Option<usize>,
     /// write every model input tensor as raw little-endian f32 files into this directory

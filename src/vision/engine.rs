@@ -24,16 +24,26 @@ pub struct Engine {
     embedder: Embedder,
     mesh: MeshModel,
     passive: Option<PassiveModel>,
-    /// tract's threading for the detector, which runs on whole images.
+    /// tract's threading (`inference_threads`) for the detector and for operator models.
     executor: Executor,
+    /// Threading of the embedder and of the mesh model: see [`crop_executor`].
+    embed_executor: Executor,
+    mesh_executor: Executor,
     min_face_px: u32,
 }
 
-/// tract's threading for the models that run on a face crop (embedder, mesh, passive model):
-/// always one thread. Their matrix products are too small for tract's split to pay; at 2
-/// threads FaceMesh took 7.98 ms against 6.25 and the embedder 10.2 against 9.5
-/// (`cargo bench --bench vision`), while the detector went from 31.7 to 26.4 ms.
-static CROP_EXECUTOR: Executor = Executor::SingleThread;
+/// The threading of a model that runs on a face crop: one thread for the embedded models,
+/// whose matrix products are too small for tract's split to pay (at 2 threads FaceMesh took
+/// 7.98 ms against 6.25 and the embedder 10.2 against 9.5, while the detector went from 31.7
+/// to 26.4 ms; `cargo bench --bench vision`). An operator's model keeps the configured
+/// threading: it may be large enough to gain.
+fn crop_executor(info: &ModelInfo, configured: &Executor) -> Executor {
+    if info.source == "embedded" {
+        Executor::SingleThread
+    } else {
+        configured.clone()
+    }
+}
 
 /// Result of [`Engine::analyze`]: the subject of a photo, its descriptor and quality.
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +144,8 @@ impl Engine {
             Executor::SingleThread
         };
         Ok(Engine {
+            embed_executor: crop_executor(&embedder.info, &executor),
+            mesh_executor: crop_executor(&mesh.info, &executor),
             detector,
             detector_info,
             embedder,
@@ -178,12 +190,12 @@ impl Engine {
 
     /// Aligned, L2-normalised descriptor of `face`.
     pub fn embed(&self, img: &RgbImage, face: &Face) -> Result<Embedding, VisionError> {
-        self.embedder.embed(img, face, &CROP_EXECUTOR)
+        self.embedder.embed(img, face, &self.embed_executor)
     }
 
     /// 468-point mesh of `face` with pose, eye, mouth and smile measures.
     pub fn mesh(&self, img: &RgbImage, face: &Face) -> Result<Mesh, VisionError> {
-        self.mesh.mesh(img, face, &CROP_EXECUTOR)
+        self.mesh.mesh(img, face, &self.mesh_executor)
     }
 
     /// Quality measures of `face` for best-shot selection.
@@ -195,7 +207,7 @@ impl Engine {
     /// [`VisionError::NoPassiveModel`] when none is installed.
     pub fn passive_liveness(&self, img: &RgbImage, face: &Face) -> Result<f32, VisionError> {
         match &self.passive {
-            Some(p) => p.score(img, face, &CROP_EXECUTOR),
+            Some(p) => p.score(img, face, &self.executor),
             None => Err(VisionError::NoPassiveModel),
         }
     }
@@ -224,9 +236,14 @@ impl Engine {
     }
 
     /// Internals for benches, tensor dumps and parity checks; the executor is the one the
-    /// embedder and mesh run with.
+    /// embedder runs with.
     pub fn parts(&self) -> (&Detector, &Embedder, &MeshModel, &Executor) {
-        (&self.detector, &self.embedder, &self.mesh, &CROP_EXECUTOR)
+        (
+            &self.detector,
+            &self.embedder,
+            &self.mesh,
+            &self.embed_executor,
+        )
     }
 }
 
@@ -239,4 +256,24 @@ fn check_image_size(img: &RgbImage) -> Result<(), VisionError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_crop_models_run_on_one_thread_operator_models_keep_the_configured_threads() {
+        let configured = Executor::multithread(2);
+        let embedded = ModelInfo::new("m", ModelKind::Mesh, "1", b"x", "embedded");
+        let operator = ModelInfo::new("m", ModelKind::Mesh, "1", b"x", "/etc/facelite/m.onnx");
+        assert!(matches!(
+            crop_executor(&embedded, &configured),
+            Executor::SingleThread
+        ));
+        assert!(matches!(
+            crop_executor(&operator, &configured),
+            Executor::MultiThread(_)
+        ));
+    }
 }
