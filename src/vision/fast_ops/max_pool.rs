@@ -152,8 +152,7 @@ impl TypedOp for PlaneMaxPool {
 }
 
 /// Replaces each channel-first 2-D f32 max pooling with fixed shapes by [`PlaneMaxPool`].
-pub fn replace_max_pools(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
+pub fn replace_max_pools(model: &mut TypedModel) -> TractResult<()> {
     for id in model.eval_order()? {
         let node = model.node(id);
         let Some(pool) = node.op_as::<MaxPool>() else {
@@ -164,9 +163,8 @@ pub fn replace_max_pools(model: &mut TypedModel) -> TractResult<usize> {
         };
         let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?;
         patch.apply(model)?;
-        replaced += 1;
     }
-    Ok(replaced)
+    Ok(())
 }
 
 /// The direct op for `pool` at `node`, when its geometry is one the op covers and gives the

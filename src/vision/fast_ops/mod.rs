@@ -23,22 +23,13 @@ pub use prelu::ChannelPRelu;
 
 use tract_onnx::prelude::*;
 
-/// How many nodes of each kind [`replace_slow_ops`] replaced. `tests/model_parity.rs` pins
-/// the resulting op counts of the shipped models, so a tract upgrade that changes the
-/// decluttered patterns cannot silently undo the speed-up.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Replaced {
-    pub max_pools: usize,
-    pub prelus: usize,
-}
-
 /// Replaces every max pooling and every decomposed PReLU of a decluttered `model` that the
-/// direct ops cover; anything else is left to tract.
-pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<Replaced> {
-    Ok(Replaced {
-        max_pools: max_pool::replace_max_pools(model)?,
-        prelus: prelu::fuse_prelus(model)?,
-    })
+/// direct ops cover; anything else is left to tract. `tests/model_parity.rs` pins the resulting
+/// op counts of the shipped models, so a tract upgrade that changes the decluttered patterns
+/// cannot silently undo the speed-up.
+pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
+    max_pool::replace_max_pools(model)?;
+    prelu::fuse_prelus(model)
 }
 
 /// The f32 data of a plain tensor, or an error naming `what` (tract hands these ops only plain

@@ -70,8 +70,7 @@ impl TypedOp for ChannelPRelu {
 /// Fuses every `Add(Mul(Max(Neg(x), 0), w), Max(x, 0))` of a decluttered model (operands of
 /// `Add`, `Mul` and `Max` in either order) whose `w` is a per-channel f32 constant and whose
 /// inner nodes feed nothing else.
-pub fn fuse_prelus(model: &mut TypedModel) -> TractResult<usize> {
-    let mut fused = 0;
+pub fn fuse_prelus(model: &mut TypedModel) -> TractResult<()> {
     for id in model.eval_order()? {
         let Some((x, slope)) = prelu_at(model, id)? else {
             continue;
@@ -85,9 +84,8 @@ pub fn fuse_prelus(model: &mut TypedModel) -> TractResult<usize> {
         let out = patch.wire_node(format!("{}.prelu", node.name), op, &[tap])?[0];
         patch.shunt_outside(model, OutletId::new(id, 0), out)?;
         patch.apply(model)?;
-        fused += 1;
     }
-    Ok(fused)
+    Ok(())
 }
 
 /// The node producing `outlet`, when that is its only output, feeding exactly one node and
