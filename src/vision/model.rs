@@ -24,6 +24,9 @@ pub mod embedded {
     pub const FACEMESH: &[u8] = include_bytes!("../../models/human-facemesh.onnx");
 }
 
+/// [`ModelInfo::source`] of the models compiled into the binary.
+pub const EMBEDDED_SOURCE: &str = "embedded";
+
 /// What a model is for; an operator's manifest names the same kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,7 +57,7 @@ pub struct ModelInfo {
     pub version: String,
     /// Lower-case hex SHA-256 of the ONNX file.
     pub sha256: String,
-    /// `embedded` or the path of an operator's file.
+    /// [`EMBEDDED_SOURCE`] or the path of an operator's file.
     pub source: String,
 }
 
