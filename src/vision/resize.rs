@@ -53,27 +53,38 @@ impl Normalize {
     }
 }
 
-/// Writes pixel `(x, y)` with RGB value `rgb` (already resampled, 0..255) into `out`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn put(
+/// Writes `row` (already resampled RGB, 0..255) as the first `row.len()` pixels of tensor row
+/// `y`, normalised and in `layout`. Whole rows, so the layout and channel order are settled once
+/// per row rather than once per value.
+pub(crate) fn put_row(
     out: &mut [f32],
     layout: Layout,
     norm: &Normalize,
     width: usize,
     height: usize,
-    x: usize,
     y: usize,
-    rgb: [f32; 3],
+    row: &[[f32; 3]],
 ) {
-    for (c, &v) in rgb.iter().enumerate() {
+    for c in 0..3 {
         let oc = if norm.bgr { 2 - c } else { c };
-        let value = (v - norm.mean[oc]) * norm.scale[oc];
-        let idx = match layout {
-            Layout::Nchw => (oc * height + y) * width + x,
-            Layout::Nhwc => (y * width + x) * 3 + oc,
-        };
-        out[idx] = value;
+        let (mean, scale) = (norm.mean[oc], norm.scale[oc]);
+        match layout {
+            Layout::Nchw => {
+                let start = (oc * height + y) * width;
+                for (o, px) in out[start..start + row.len()].iter_mut().zip(row) {
+                    *o = (px[c] - mean) * scale;
+                }
+            }
+            Layout::Nhwc => {
+                let start = y * width * 3;
+                for (o, px) in out[start..start + row.len() * 3]
+                    .chunks_exact_mut(3)
+                    .zip(row)
+                {
+                    o[oc] = (px[c] - mean) * scale;
+                }
+            }
+        }
     }
 }
 
@@ -126,6 +137,65 @@ pub fn letterbox(
 /// Largest integer factor [`letterbox`] box-reduces by before filtering.
 const MAX_BOX_FACTOR: u32 = 32;
 
+/// What [`letterbox_reducing`] filters: the image box-reduced by an integer factor (when that
+/// factor is 2 or more) and the taps that take it to the `rw` x `rh` output.
+struct LetterboxPlan {
+    reduced: Option<RgbImage>,
+    hx: Taps,
+    vy: Taps,
+    rw: usize,
+    rh: usize,
+}
+
+impl LetterboxPlan {
+    /// The scale (tensor pixels per image pixel) and the plan; no plan for an empty image,
+    /// whose tensor stays all padding.
+    fn new(
+        img: &RgbImage,
+        width: usize,
+        height: usize,
+        max_k: u32,
+    ) -> (f32, Option<LetterboxPlan>) {
+        let (sw, sh) = (img.width() as usize, img.height() as usize);
+        let scale = (width as f32 / sw as f32).min(height as f32 / sh as f32);
+        if sw == 0 || sh == 0 {
+            return (scale, None);
+        }
+        let rw = ((sw as f32 * scale).round() as usize).clamp(1, width);
+        let rh = ((sh as f32 * scale).round() as usize).clamp(1, height);
+        // A shrink of 2x or more is first box-averaged by its integer factor `k` (every source
+        // pixel read once, in integers); the triangle filter then does the remaining shrink
+        // below 2x with a few taps. Filtering the full image directly cost ~10 taps per pixel
+        // and channel in float: 11 ms for a phone photo, more than the detector's own
+        // convolutions at 320x256.
+        let k = ((sw as f32 / rw as f32).min(sh as f32 / rh as f32).floor() as u32)
+            .clamp(1, max_k.max(1));
+        let (reduced, kf) = if k >= 2 {
+            (
+                Some(box_reduce(img, [0, 0, img.width(), img.height()], k)),
+                k as f32,
+            )
+        } else {
+            (None, 1.0)
+        };
+        let (fw, fh) = reduced
+            .as_ref()
+            .map_or((sw, sh), |r| (r.width() as usize, r.height() as usize));
+        // Source samples per output sample in (reduced) pixel units, from the original sizes: a
+        // partial last block makes the reduced image up to one pixel wider than `sw / k`.
+        let hx = Taps::with_ratio(fw, rw, sw as f32 / (rw as f32 * kf));
+        let vy = Taps::with_ratio(fh, rh, sh as f32 / (rh as f32 * kf));
+        let plan = LetterboxPlan {
+            reduced,
+            hx,
+            vy,
+            rw,
+            rh,
+        };
+        (scale, Some(plan))
+    }
+}
+
 /// [`letterbox`] with the box-reduction factor capped at `max_k` (1 = filter the full image
 /// directly, the reference the fast path is tested against).
 fn letterbox_reducing(
@@ -136,65 +206,46 @@ fn letterbox_reducing(
     norm: &Normalize,
     max_k: u32,
 ) -> Letterboxed {
-    let (sw, sh) = (img.width() as usize, img.height() as usize);
-    let scale = (width as f32 / sw as f32).min(height as f32 / sh as f32);
-    let rw = ((sw as f32 * scale).round() as usize).clamp(1, width);
-    let rh = ((sh as f32 * scale).round() as usize).clamp(1, height);
     let mut data = padded_tensor(width, height, layout, norm);
-    if sw == 0 || sh == 0 {
+    let (scale, plan) = LetterboxPlan::new(img, width, height, max_k);
+    let Some(LetterboxPlan {
+        reduced,
+        hx,
+        vy,
+        rw,
+        rh,
+    }) = plan
+    else {
         return Letterboxed { data, scale };
-    }
-    // A shrink of 2x or more is first box-averaged by its integer factor `k` (every source
-    // pixel read once, in integers); the triangle filter then does the remaining shrink below 2x
-    // with a few taps. Filtering the full image directly cost ~10 taps per pixel and channel in
-    // float: 11 ms for a phone photo, more than the detector's own convolutions at 320x256.
-    let k =
-        ((sw as f32 / rw as f32).min(sh as f32 / rh as f32).floor() as u32).clamp(1, max_k.max(1));
-    let reduced;
-    let (img, kf) = if k >= 2 {
-        reduced = box_reduce(img, [0, 0, img.width(), img.height()], k);
-        (&reduced, k as f32)
-    } else {
-        (img, 1.0)
     };
-    // Source samples per output sample in (reduced) pixel units, from the original sizes: a
-    // partial last block makes the reduced image up to one pixel wider than `sw / k`.
-    let hx = Taps::with_ratio(img.width() as usize, rw, sw as f32 / (rw as f32 * kf));
-    let vy = Taps::with_ratio(img.height() as usize, rh, sh as f32 / (rh as f32 * kf));
+    let img = reduced.as_ref().unwrap_or(img);
     let (sw, src) = (img.width() as usize, img.as_raw());
-    // Horizontal pass: only the source rows some output row reads.
-    let (row_lo, row_hi) = vy.span();
-    let mut tmp = vec![0.0f32; (row_hi - row_lo) * rw * 3];
-    for y in row_lo..row_hi {
-        let srow = &src[y * sw * 3..(y + 1) * sw * 3];
-        let trow = &mut tmp[(y - row_lo) * rw * 3..(y - row_lo + 1) * rw * 3];
-        for x in 0..rw {
-            let (start, w) = hx.get(x);
-            let mut acc = [0.0f32; 3];
-            for (k, &wk) in w.iter().enumerate() {
-                let p = (start + k) * 3;
-                acc[0] += wk * f32::from(srow[p]);
-                acc[1] += wk * f32::from(srow[p + 1]);
-                acc[2] += wk * f32::from(srow[p + 2]);
-            }
-            trow[x * 3..x * 3 + 3].copy_from_slice(&acc);
-        }
-    }
-    // Vertical pass straight into the tensor.
-    let mut acc_row = vec![0.0f32; rw * 3];
+    // Vertical pass first, over whole rows (a vectorised multiply-add of u8 rows into one f32
+    // row), then the horizontal taps on that single row: the scalar part runs once per output
+    // row instead of once per source row read.
+    let mut vrow = vec![0.0f32; sw * 3];
+    let mut out_row = vec![[0.0f32; 3]; rw];
     for y in 0..rh {
         let (start, w) = vy.get(y);
-        acc_row.fill(0.0);
+        vrow.fill(0.0);
         for (k, &wk) in w.iter().enumerate() {
-            let t = &tmp[(start + k - row_lo) * rw * 3..(start + k - row_lo + 1) * rw * 3];
-            for (a, &v) in acc_row.iter_mut().zip(t) {
-                *a += wk * v;
+            let line = &src[(start + k) * sw * 3..(start + k + 1) * sw * 3];
+            for (a, &v) in vrow.iter_mut().zip(line) {
+                *a += wk * f32::from(v);
             }
         }
-        for x in 0..rw {
-            let px = [acc_row[x * 3], acc_row[x * 3 + 1], acc_row[x * 3 + 2]];
-            put(&mut data, layout, norm, width, height, x, y, px);
+        for (x, px) in out_row.iter_mut().enumerate() {
+            let (start, w) = hx.get(x);
+            let taps = &vrow[start * 3..(start + w.len()) * 3];
+            let mut acc = [0.0f32; 3];
+            for (p, &wk) in taps.chunks_exact(3).zip(w) {
+                acc[0] += wk * p[0];
+                acc[1] += wk * p[1];
+                acc[2] += wk * p[2];
+            }
+            *px = acc;
         }
+        put_row(&mut data, layout, norm, width, height, y, &out_row);
     }
     Letterboxed { data, scale }
 }
@@ -225,23 +276,79 @@ pub(crate) fn box_reduce(img: &RgbImage, region: [u32; 4], k: u32) -> RgbImage {
             }
         }
         let out_row = &mut small.as_mut()[sy as usize * cols as usize * 3..][..cols as usize * 3];
-        for (o, block) in out_row
-            .chunks_exact_mut(3)
-            .zip(columns.chunks(k as usize * 3))
-        {
-            let mut a = [0u32; 3];
-            for p in block.chunks_exact(3) {
-                a[0] += u32::from(p[0]);
-                a[1] += u32::from(p[1]);
-                a[2] += u32::from(p[2]);
-            }
-            let n = (block.len() / 3) as u32 * (yhi - ylo);
-            for c in 0..3 {
-                o[c] = ((a[c] + n / 2) / n) as u8;
-            }
+        let rows_in_block = yhi - ylo;
+        match k {
+            2 => block_means::<2>(&columns, out_row, rows_in_block),
+            3 => block_means::<3>(&columns, out_row, rows_in_block),
+            4 => block_means::<4>(&columns, out_row, rows_in_block),
+            _ => block_means_any(&columns, out_row, k as usize, rows_in_block),
         }
     }
     small
+}
+
+/// Rounded `sum / n` for `sum <= 255 * n` and `n <= 1024`, by one multiply: integer division
+/// per channel was most of [`box_reduce`]'s time.
+#[derive(Clone, Copy)]
+struct RoundedMean {
+    half: u32,
+    /// `ceil(2^40 / n)`: the product's error stays below `sum / 2^40 < 1 / n`, so the floor is
+    /// exact for every sum in range.
+    magic: u64,
+}
+
+impl RoundedMean {
+    fn new(n: u32) -> RoundedMean {
+        let n = n.max(1);
+        RoundedMean {
+            half: n / 2,
+            magic: (1u64 << 40).div_ceil(u64::from(n)),
+        }
+    }
+
+    #[inline(always)]
+    fn of(self, sum: u32) -> u8 {
+        ((u64::from(sum + self.half) * self.magic) >> 40) as u8
+    }
+}
+
+/// One reduced row of [`box_reduce`] with the block width `K` known at compile time, so the
+/// per-block sums unroll.
+fn block_means<const K: usize>(columns: &[u16], out_row: &mut [u8], rows: u32) {
+    let full = RoundedMean::new(K as u32 * rows);
+    let blocks = columns.chunks_exact(K * 3);
+    let tail = blocks.remainder();
+    let (out_full, out_tail) = out_row.split_at_mut(columns.len() / (K * 3) * 3);
+    for (o, block) in out_full.chunks_exact_mut(3).zip(blocks) {
+        let mut a = [0u32; 3];
+        for p in block.chunks_exact(3) {
+            a[0] += u32::from(p[0]);
+            a[1] += u32::from(p[1]);
+            a[2] += u32::from(p[2]);
+        }
+        o[0] = full.of(a[0]);
+        o[1] = full.of(a[1]);
+        o[2] = full.of(a[2]);
+    }
+    if !tail.is_empty() {
+        block_means_any(tail, out_tail, K, rows);
+    }
+}
+
+/// [`block_means`] for any block width; the last block may be partial.
+fn block_means_any(columns: &[u16], out_row: &mut [u8], k: usize, rows: u32) {
+    for (o, block) in out_row.chunks_exact_mut(3).zip(columns.chunks(k * 3)) {
+        let mut a = [0u32; 3];
+        for p in block.chunks_exact(3) {
+            a[0] += u32::from(p[0]);
+            a[1] += u32::from(p[1]);
+            a[2] += u32::from(p[2]);
+        }
+        let mean = RoundedMean::new((block.len() / 3) as u32 * rows);
+        for c in 0..3 {
+            o[c] = mean.of(a[c]);
+        }
+    }
 }
 
 /// Triangle-filter taps for resampling `src` samples to `dst` samples, support widened by the
@@ -282,8 +389,12 @@ impl Taps {
             } else {
                 w[0] = 1.0;
             }
-            taps.starts.push(lo);
-            taps.lens.push(hi - lo);
+            // The triangle's ends weigh zero: drop them so no pass multiplies by them.
+            let first = w.iter().position(|&v| v != 0.0).unwrap_or(0);
+            let last = w.iter().rposition(|&v| v != 0.0).unwrap_or(0);
+            w.copy_within(first..=last, 0);
+            taps.starts.push(lo + first);
+            taps.lens.push(last + 1 - first);
         }
         taps
     }
@@ -291,19 +402,6 @@ impl Taps {
     fn get(&self, i: usize) -> (usize, &[f32]) {
         let s = i * self.stride;
         (self.starts[i], &self.weights[s..s + self.lens[i]])
-    }
-
-    /// First and one-past-last source index used by any output.
-    fn span(&self) -> (usize, usize) {
-        let lo = self.starts.iter().copied().min().unwrap_or(0);
-        let hi = self
-            .starts
-            .iter()
-            .zip(&self.lens)
-            .map(|(s, l)| s + l)
-            .max()
-            .unwrap_or(0);
-        (lo, hi)
     }
 }
 
@@ -365,6 +463,82 @@ mod tests {
             // differs slightly from the triangle's, mostly on the stripes and the block edges.
             assert!(mean < 1.0, "{w}x{h}: mean |diff| {mean}");
             assert!(max < 16.0, "{w}x{h}: max |diff| {max}");
+        }
+    }
+
+    #[test]
+    fn letterbox_is_the_two_dimensional_filter_of_its_plan() {
+        // The separable passes (vertical first, taps trimmed, rows written per layout) must
+        // give what the plan's 2-D filter gives when summed directly, value by value.
+        let norm = Normalize {
+            mean: [10.0, 20.0, 30.0],
+            scale: [0.5, 0.25, 2.0],
+            bgr: true,
+        };
+        for (w, h, tw, th) in [
+            (910, 1137, 256, 320),
+            (700, 500, 320, 256),
+            (37, 20, 32, 32),
+        ] {
+            let img = card(w, h);
+            let (_, plan) = LetterboxPlan::new(&img, tw, th, MAX_BOX_FACTOR);
+            let plan = plan.expect("plan");
+            let src = plan.reduced.as_ref().unwrap_or(&img);
+            for layout in [Layout::Nchw, Layout::Nhwc] {
+                let lb = letterbox(&img, tw, th, layout, &norm);
+                let mut worst = 0.0f64;
+                for y in 0..th {
+                    for x in 0..tw {
+                        let mut rgb = [0.0f64; 3];
+                        if x < plan.rw && y < plan.rh {
+                            let (sy, wy) = plan.vy.get(y);
+                            let (sx, wx) = plan.hx.get(x);
+                            for (j, &a) in wy.iter().enumerate() {
+                                for (i, &b) in wx.iter().enumerate() {
+                                    let p = src.get_pixel((sx + i) as u32, (sy + j) as u32).0;
+                                    for c in 0..3 {
+                                        rgb[c] += f64::from(a) * f64::from(b) * f64::from(p[c]);
+                                    }
+                                }
+                            }
+                        }
+                        for (c, v) in rgb.iter().enumerate() {
+                            let oc = 2 - c;
+                            let want = (v - f64::from(norm.mean[oc])) * f64::from(norm.scale[oc]);
+                            let idx = match layout {
+                                Layout::Nchw => (oc * th + y) * tw + x,
+                                Layout::Nhwc => (y * tw + x) * 3 + oc,
+                            };
+                            worst = worst.max((f64::from(lb.data[idx]) - want).abs());
+                        }
+                    }
+                }
+                assert!(worst < 1e-3, "{w}x{h} {layout:?}: off by {worst}");
+            }
+        }
+    }
+
+    #[test]
+    fn rounded_mean_equals_rounded_integer_division() {
+        let check = |n: u32, sum: u32| {
+            assert_eq!(
+                u32::from(RoundedMean::new(n).of(sum)),
+                (sum + n / 2) / n,
+                "{sum} / {n}"
+            );
+        };
+        for n in 1..=64 {
+            (0..=255 * n).for_each(|sum| check(n, sum));
+        }
+        // Larger blocks: every quotient, at the sums where rounding changes.
+        for n in 65..=1024 {
+            for q in 0..=255u32 {
+                for sum in [q * n, q * n + n / 2 - 1, q * n + n / 2, q * n + n - 1] {
+                    if sum <= 255 * n {
+                        check(n, sum);
+                    }
+                }
+            }
         }
     }
 
