@@ -179,6 +179,13 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
         assert_eq!(count_ops(model, "OptMaxPool"), 0, "{model}");
     }
     assert_eq!(count_ops("human-facemesh.onnx", "Neg"), 0);
+    // Every 1x1 convolution takes the AVX-512 kernel where the CPU has it, and none elsewhere.
+    let pointwise = facelite::vision::fast_ops::pointwise_available();
+    for (model, convs) in [("centerface.onnx", 36), ("human-facemesh.onnx", 27)] {
+        let expected = if pointwise { convs } else { 0 };
+        assert_eq!(count_ops(model, "Pointwise"), expected, "{model}");
+    }
+    assert_eq!(count_ops("faceapi-recognition.onnx", "Pointwise"), 0);
 }
 
 #[test]

@@ -15,10 +15,12 @@
 
 mod every_other;
 mod max_pool;
+mod pointwise;
 mod prelu;
 
 pub use every_other::EveryOther;
 pub use max_pool::PlaneMaxPool;
+pub use pointwise::Pointwise;
 pub use prelu::ChannelPRelu;
 
 use tract_onnx::prelude::*;
@@ -29,7 +31,14 @@ use tract_onnx::prelude::*;
 /// cannot silently undo the speed-up.
 pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     max_pool::replace_max_pools(model)?;
-    prelu::fuse_prelus(model)
+    prelu::fuse_prelus(model)?;
+    pointwise::replace_pointwise(model)
+}
+
+/// Whether this CPU gets [`Pointwise`] (AVX-512F): where it does not, 1x1 convolutions stay
+/// tract's.
+pub fn pointwise_available() -> bool {
+    pointwise::available()
 }
 
 /// The f32 data of a plain tensor, or an error naming `what` (tract hands these ops only plain
@@ -45,4 +54,15 @@ fn f32_output(shape: &[usize], fill: impl FnOnce(&mut [f32])) -> TractResult<Ten
     let mut out = Tensor::zero::<f32>(shape)?;
     fill(out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
     Ok(out)
+}
+
+/// Whether `outlet` is a constant all of whose values are 0.
+pub(super) fn is_zero(model: &TypedModel, outlet: OutletId) -> TractResult<bool> {
+    let fact = model.outlet_fact(outlet)?;
+    Ok(match &fact.konst {
+        Some(k) if k.datum_type() == f32::datum_type() => {
+            f32_slice(k, "zero")?.iter().all(|v| *v == 0.0)
+        }
+        _ => false,
+    })
 }

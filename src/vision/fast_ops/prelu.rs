@@ -3,7 +3,7 @@
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::f32_slice;
+use super::{f32_slice, is_zero};
 
 /// `y = x` for `x > 0`, else `slope[c] * x`, over an f32 tensor whose axis 1 is the channel.
 ///
@@ -96,17 +96,6 @@ fn sole_producer(model: &TypedModel, outlet: OutletId) -> TractResult<Option<&Ty
         && producer.outputs[0].successors.len() == 1
         && !model.output_outlets()?.contains(&outlet);
     Ok(only_use.then_some(producer))
-}
-
-/// Whether `outlet` is a constant all of whose values are 0.
-fn is_zero(model: &TypedModel, outlet: OutletId) -> TractResult<bool> {
-    let fact = model.outlet_fact(outlet)?;
-    Ok(match &fact.konst {
-        Some(k) if k.datum_type() == f32::datum_type() => {
-            f32_slice(k, "zero")?.iter().all(|v| *v == 0.0)
-        }
-        _ => false,
-    })
 }
 
 /// `x` when `node` is `Max(x, 0)` (either order).
