@@ -179,13 +179,20 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
         assert_eq!(count_ops(model, "OptMaxPool"), 0, "{model}");
     }
     assert_eq!(count_ops("human-facemesh.onnx", "Neg"), 0);
-    // Every 1x1 convolution takes the AVX-512 kernel where the CPU has it, and none elsewhere.
-    let pointwise = facelite::vision::fast_ops::pointwise_available();
-    for (model, convs) in [("centerface.onnx", 36), ("human-facemesh.onnx", 27)] {
-        let expected = if pointwise { convs } else { 0 };
-        assert_eq!(count_ops(model, "Pointwise"), expected, "{model}");
+    // Every 1x1 convolution and every 3x3 one with stride 1 (one group) at least 24 pixels
+    // wide takes the AVX-512 kernel where the CPU has it, and none elsewhere.
+    let direct = facelite::vision::fast_ops::direct_convolutions_available();
+    for (model, op, convs) in [
+        ("centerface.onnx", "Pointwise", 36),
+        ("human-facemesh.onnx", "Pointwise", 27),
+        ("faceapi-recognition.onnx", "Pointwise", 0),
+        ("centerface.onnx", "Conv3x3", 1),
+        ("human-facemesh.onnx", "Conv3x3", 0),
+        ("faceapi-recognition.onnx", "Conv3x3", 6),
+    ] {
+        let expected = if direct { convs } else { 0 };
+        assert_eq!(count_ops(model, op), expected, "{model} {op}");
     }
-    assert_eq!(count_ops("faceapi-recognition.onnx", "Pointwise"), 0);
 }
 
 #[test]

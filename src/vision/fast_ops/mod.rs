@@ -13,11 +13,14 @@
 //! [`super::unstride`]: after declutter the patterns have their canonical form, and codegen
 //! leaves ops it does not know alone.
 
+mod conv3x3;
+mod direct;
 mod every_other;
 mod max_pool;
 mod pointwise;
 mod prelu;
 
+pub use conv3x3::Conv3x3;
 pub use every_other::EveryOther;
 pub use max_pool::PlaneMaxPool;
 pub use pointwise::Pointwise;
@@ -32,13 +35,14 @@ use tract_onnx::prelude::*;
 pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     max_pool::replace_max_pools(model)?;
     prelu::fuse_prelus(model)?;
-    pointwise::replace_pointwise(model)
+    pointwise::replace_pointwise(model)?;
+    conv3x3::replace_conv3x3(model)
 }
 
-/// Whether this CPU gets [`Pointwise`] (AVX-512F): where it does not, 1x1 convolutions stay
-/// tract's.
-pub fn pointwise_available() -> bool {
-    pointwise::available()
+/// Whether this CPU gets [`Pointwise`] and [`Conv3x3`] (AVX-512F): where it does not, those
+/// convolutions stay tract's.
+pub fn direct_convolutions_available() -> bool {
+    direct::available()
 }
 
 /// The f32 data of a plain tensor, or an error naming `what` (tract hands these ops only plain
@@ -65,4 +69,33 @@ pub(super) fn is_zero(model: &TypedModel, outlet: OutletId) -> TractResult<bool>
         }
         _ => false,
     })
+}
+
+/// The node reading `outlet`, when it is the only reader and `outlet` is no model output.
+pub(super) fn sole_consumer(
+    model: &TypedModel,
+    outlet: OutletId,
+) -> TractResult<Option<&TypedNode>> {
+    let succ = &model.node(outlet.node).outputs[outlet.slot].successors;
+    if succ.len() != 1 || model.output_outlets()?.contains(&outlet) {
+        return Ok(None);
+    }
+    Ok(Some(model.node(succ[0].node)))
+}
+
+/// Whether `node` is `Max(input, 0)` in either order.
+pub(super) fn is_relu_of(
+    model: &TypedModel,
+    node: &TypedNode,
+    input: OutletId,
+) -> TractResult<bool> {
+    if node.op().name() != "Max" || node.inputs.len() != 2 {
+        return Ok(false);
+    }
+    for (a, b) in [(0, 1), (1, 0)] {
+        if node.inputs[a] == input && is_zero(model, node.inputs[b])? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

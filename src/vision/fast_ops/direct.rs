@@ -1,0 +1,460 @@
+//! The multiply-accumulate kernel behind [`super::Pointwise`] and [`super::Conv3x3`]: a
+//! convolution read straight from NCHW planes, without tract's packing.
+//!
+//! Each output value is a sum over input channels `i` and taps `t` of
+//! `x[i * plane + p + taps[t]] * weights[i * T + t, o]`: a 1x1 convolution has one tap at 0; a
+//! 3x3 convolution over a zero-padded plane `Wp` wide has the nine taps `dy * Wp + dx`, with `p`
+//! running over the padded plane's row-major positions (the two positions per row that fall in
+//! the padding are computed and dropped by the caller). Strips of 32 consecutive positions are
+//! multiplied into 12 output channels held in 24 AVX-512 registers. The arithmetic is tract's:
+//! one fused multiply-add per (input channel, tap) in that order from zero, then the bias, then
+//! the ReLU, so the outputs are the same bits as tract's kernels give.
+
+use std::ops::Range;
+
+/// Where a convolution reads and writes, in f32 elements.
+pub(super) struct Geometry<'a> {
+    /// Distance between input channels.
+    pub plane: usize,
+    /// Offsets of the taps from an output position, in the order the weights list them.
+    pub taps: &'a [usize],
+    /// Output positions computed per output channel.
+    pub positions: usize,
+    /// Distance between output channels (at least `positions`).
+    pub out_stride: usize,
+}
+
+impl Geometry<'_> {
+    /// Whether `x` (`k` channels), `weights` (`[k * taps, co]`), `bias` and `out` are large
+    /// enough for every access.
+    fn fits(&self, x: &[f32], k: usize, co: usize, bias: Option<&[f32]>, out: &[f32]) -> bool {
+        let reach = self.taps.iter().max().copied().unwrap_or(0) + self.positions;
+        !self.taps.is_empty()
+            && self.positions <= self.out_stride
+            && (k == 0 || x.len() >= (k - 1) * self.plane + reach)
+            && out.len() == co * self.out_stride
+            && bias.is_none_or(|b| b.len() == co)
+    }
+}
+
+/// Runs the convolution: `weights` is `[k * taps, co]`, `out` is `[co, out_stride]`. Inputs
+/// that do not fit `geometry` leave `out` untouched (the ops check shapes before calling).
+pub(super) fn convolve(
+    x: &[f32],
+    geometry: &Geometry,
+    weights: &[f32],
+    co: usize,
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [f32],
+) {
+    let k = weights.len() / (co * geometry.taps.len()).max(1);
+    if co == 0 || !geometry.fits(x, k, co, bias, out) {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        let stride = geometry.out_stride;
+        // SAFETY: the CPU has AVX-512F; `fits` bounds every input read (strips stay below
+        // `positions`, the last one masked, channels below `k`, taps below their maximum), and
+        // each call writes only its own `[channels, out_stride]` rows of `out`.
+        let run = |channels: Range<usize>, part: &mut [f32]| unsafe {
+            avx512::convolve(x, geometry, k, weights, co, bias, relu, channels, part)
+        };
+        // With a tract thread pool in scope (the detector's `inference_threads`), the output
+        // channels are split across it in whole tiles, as tract splits its products.
+        let pool = match tract_linalg::multithread::current_tract_executor() {
+            tract_linalg::multithread::Executor::MultiThread(pool) => Some(pool),
+            _ => None,
+        };
+        let threads = pool.as_ref().map_or(1, |p| p.current_num_threads());
+        let per_part = co.div_ceil(threads.max(1)).div_ceil(avx512::TILE) * avx512::TILE;
+        match pool {
+            Some(pool) if threads > 1 && per_part < co && stride > 0 => pool.scope(|s| {
+                for (i, part) in out.chunks_mut(per_part * stride).enumerate() {
+                    let lo = i * per_part;
+                    let channels = lo..lo + part.len() / stride;
+                    s.spawn(move |_| run(channels, part));
+                }
+            }),
+            _ => run(0..co, out),
+        }
+        return;
+    }
+    portable(x, geometry, k, weights, co, bias, relu, out);
+}
+
+/// The same arithmetic one value at a time, for CPUs without AVX-512 (the rewrites are only
+/// made where AVX-512 exists, so this runs only if a plan moves between machines).
+#[allow(clippy::too_many_arguments)]
+fn portable(
+    x: &[f32],
+    g: &Geometry,
+    k: usize,
+    weights: &[f32],
+    co: usize,
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [f32],
+) {
+    let taps = g.taps.len();
+    for (o, row) in out.chunks_exact_mut(g.out_stride).enumerate().take(co) {
+        for (p, v) in row[..g.positions].iter_mut().enumerate() {
+            let mut acc = 0.0f32;
+            for i in 0..k {
+                for (t, &off) in g.taps.iter().enumerate() {
+                    acc = x[i * g.plane + p + off].mul_add(weights[(i * taps + t) * co + o], acc);
+                }
+            }
+            *v = finish(acc, bias.map(|b| b[o]), relu);
+        }
+    }
+}
+
+/// Bias, then ReLU, as tract's fused ops apply them after the product.
+#[inline(always)]
+fn finish(acc: f32, bias: Option<f32>, relu: bool) -> f32 {
+    let v = match bias {
+        Some(b) => acc + b,
+        None => acc,
+    };
+    if relu {
+        v.max(0.0)
+    } else {
+        v
+    }
+}
+
+/// Whether the kernel runs on this CPU (AVX-512F); the rewrites that use it are made only then.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    use super::Geometry;
+
+    /// Positions per strip: two 16-lane registers per output channel.
+    const STRIP: usize = 32;
+    /// Output channels per tile: 24 accumulators, 2 input vectors and a broadcast fit in the
+    /// 32 registers.
+    pub(super) const TILE: usize = 12;
+
+    /// Output channels `channels` of the convolution, into `out`, their
+    /// `[channels.len(), out_stride]` rows.
+    ///
+    /// # Safety
+    /// AVX-512F must be available, `Geometry::fits` must hold for `x`, `weights` (`[k * taps,
+    /// co]`), `bias` and the whole output, `channels` must lie within `0..co`, and `out` must
+    /// hold `channels.len() * out_stride` values.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn convolve(
+        x: &[f32],
+        g: &Geometry,
+        k: usize,
+        weights: &[f32],
+        co: usize,
+        bias: Option<&[f32]>,
+        relu: bool,
+        channels: Range<usize>,
+        out: &mut [f32],
+    ) {
+        match *g.taps {
+            [a] => strips(x, g, [a], k, weights, co, bias, relu, channels, out),
+            [a, b, c, d, e, f, h, i, j] => strips(
+                x,
+                g,
+                [a, b, c, d, e, f, h, i, j],
+                k,
+                weights,
+                co,
+                bias,
+                relu,
+                channels,
+                out,
+            ),
+            _ => super::portable(x, g, k, weights, co, bias, relu, out),
+        }
+    }
+
+    /// [`convolve`] with the tap count known at compile time, so the tap loop unrolls.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn strips<const T: usize>(
+        x: &[f32],
+        g: &Geometry,
+        taps: [usize; T],
+        k: usize,
+        weights: &[f32],
+        co: usize,
+        bias: Option<&[f32]>,
+        relu: bool,
+        channels: Range<usize>,
+        out: &mut [f32],
+    ) {
+        let mut p0 = 0;
+        while p0 < g.positions {
+            let n = (g.positions - p0).min(STRIP);
+            // Lanes of the strip's two registers that hold positions (all but at the end).
+            let lo = if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
+            let hi = if n >= STRIP {
+                u16::MAX
+            } else if n > 16 {
+                (1u16 << (n - 16)) - 1
+            } else {
+                0
+            };
+            let strip = Strip {
+                x: x.as_ptr().add(p0),
+                out: out.as_mut_ptr().add(p0),
+                plane: g.plane,
+                out_stride: g.out_stride,
+                taps,
+                k,
+                weights: weights.as_ptr(),
+                co,
+                bias: bias.map(|b| b.as_ptr()),
+                relu,
+                masks: [lo, hi],
+                first: channels.start,
+            };
+            let (mut c0, end) = (channels.start, channels.end);
+            while c0 + TILE <= end {
+                strip.tile::<TILE>(c0);
+                c0 += TILE;
+            }
+            while c0 + 4 <= end {
+                strip.tile::<4>(c0);
+                c0 += 4;
+            }
+            while c0 < end {
+                strip.tile::<1>(c0);
+                c0 += 1;
+            }
+            p0 += n;
+        }
+    }
+
+    /// One strip of up to 32 positions: pointers to its first input and output value.
+    struct Strip<const T: usize> {
+        x: *const f32,
+        out: *mut f32,
+        plane: usize,
+        out_stride: usize,
+        taps: [usize; T],
+        k: usize,
+        weights: *const f32,
+        co: usize,
+        bias: Option<*const f32>,
+        relu: bool,
+        masks: [u16; 2],
+        /// The output channel whose row `out` points into.
+        first: usize,
+    }
+
+    impl<const T: usize> Strip<T> {
+        /// Output channels `c0 .. c0 + C` of the strip.
+        #[inline(always)]
+        unsafe fn tile<const C: usize>(&self, c0: usize) {
+            let [lo, hi] = self.masks;
+            let mut acc = [[_mm512_setzero_ps(); 2]; C];
+            for i in 0..self.k {
+                let row = self.x.add(i * self.plane);
+                for (t, &off) in self.taps.iter().enumerate() {
+                    // `wrapping_add`: at the end of the input the second register's lanes are all
+                    // masked off, and its address may lie past the slice.
+                    let x0 = _mm512_maskz_loadu_ps(lo, row.wrapping_add(off));
+                    let x1 = _mm512_maskz_loadu_ps(hi, row.wrapping_add(off + 16));
+                    let w = self.weights.add((i * T + t) * self.co + c0);
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        let wv = _mm512_set1_ps(*w.add(c));
+                        a[0] = _mm512_fmadd_ps(x0, wv, a[0]);
+                        a[1] = _mm512_fmadd_ps(x1, wv, a[1]);
+                    }
+                }
+            }
+            let zero = _mm512_setzero_ps();
+            for (c, a) in acc.iter().enumerate() {
+                let [mut v0, mut v1] = *a;
+                if let Some(b) = self.bias {
+                    let b = _mm512_set1_ps(*b.add(c0 + c));
+                    v0 = _mm512_add_ps(v0, b);
+                    v1 = _mm512_add_ps(v1, b);
+                }
+                if self.relu {
+                    v0 = _mm512_max_ps(v0, zero);
+                    v1 = _mm512_max_ps(v1, zero);
+                }
+                let o = self.out.add((c0 + c - self.first) * self.out_stride);
+                _mm512_mask_storeu_ps(o, lo, v0);
+                _mm512_mask_storeu_ps(o.wrapping_add(16), hi, v1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, in f64.
+    fn reference(
+        x: &[f32],
+        g: &Geometry,
+        w: &[f32],
+        co: usize,
+        bias: &[f32],
+        relu: bool,
+    ) -> Vec<f64> {
+        let taps = g.taps.len();
+        let k = w.len() / co / taps;
+        let mut out = vec![0.0f64; co * g.out_stride];
+        for o in 0..co {
+            for p in 0..g.positions {
+                let mut acc = f64::from(bias[o]);
+                for i in 0..k {
+                    for (t, &off) in g.taps.iter().enumerate() {
+                        acc += f64::from(x[i * g.plane + p + off])
+                            * f64::from(w[(i * taps + t) * co + o]);
+                    }
+                }
+                out[o * g.out_stride + p] = if relu { acc.max(0.0) } else { acc };
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 - 1000.0) / 700.0)
+            .collect()
+    }
+
+    /// `(geometry taps, plane, positions)` for a 1x1 over `hw` and a 3x3 over a padded
+    /// `(h + 2) x (w + 2)` plane.
+    fn shapes() -> Vec<(Vec<usize>, usize, usize)> {
+        let mut v = Vec::new();
+        for hw in [1, 15, 16, 17, 33, 80, 100] {
+            v.push((vec![0], hw, hw));
+        }
+        for (h, w) in [(1, 1), (3, 5), (8, 8), (9, 30), (17, 17)] {
+            let wp = w + 2;
+            let taps = (0..3)
+                .flat_map(|dy| (0..3).map(move |dx| dy * wp + dx))
+                .collect();
+            v.push((taps, (h + 2) * wp, (h - 1) * wp + w));
+        }
+        v
+    }
+
+    #[test]
+    fn every_strip_and_tile_width_matches_the_definition_and_the_portable_path() {
+        // Position counts around the 32-wide strip and its 16-lane halves, channel counts
+        // that leave 12-, 4- and 1-wide tiles, one and nine taps.
+        for (taps, plane, positions) in shapes() {
+            for (k, co) in [(3, 1), (5, 7), (8, 12), (16, 13), (24, 29)] {
+                let g = Geometry {
+                    plane,
+                    taps: &taps,
+                    positions,
+                    out_stride: positions + 3,
+                };
+                let x = values(k * plane, 1);
+                let w = values(k * taps.len() * co, 2);
+                let bias = values(co, 3);
+                for relu in [false, true] {
+                    let mut fast = vec![f32::NAN; co * g.out_stride];
+                    convolve(&x, &g, &w, co, Some(&bias), relu, &mut fast);
+                    let mut slow = vec![f32::NAN; co * g.out_stride];
+                    portable(&x, &g, k, &w, co, Some(&bias), relu, &mut slow);
+                    let want = reference(&x, &g, &w, co, &bias, relu);
+                    let what = format!("{} taps, {positions} positions, {k}x{co}", taps.len());
+                    for o in 0..co {
+                        for p in 0..g.out_stride {
+                            let j = o * g.out_stride + p;
+                            if p >= positions {
+                                assert!(fast[j].is_nan(), "{what}: wrote past a row");
+                                continue;
+                            }
+                            assert_eq!(fast[j].to_bits(), slow[j].to_bits(), "{what} #{j}");
+                            let err = (f64::from(fast[j]) - want[j]).abs();
+                            assert!(err < 1e-3, "{what} #{j}: off by {err}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_thread_pool_splits_the_channels_without_changing_a_bit() {
+        use tract_linalg::multithread::{multithread_tract_scope, Executor};
+        let pool = Executor::multithread(3);
+        for (hw, k, co) in [(50, 16, 96), (33, 8, 29), (40, 4, 13), (20, 4, 1)] {
+            let g = Geometry {
+                plane: hw,
+                taps: &[0],
+                positions: hw,
+                out_stride: hw,
+            };
+            let x = values(k * hw, 4);
+            let w = values(k * co, 5);
+            let bias = values(co, 6);
+            let mut one = vec![f32::NAN; co * hw];
+            convolve(&x, &g, &w, co, Some(&bias), true, &mut one);
+            let mut many = vec![f32::NAN; co * hw];
+            multithread_tract_scope(pool.clone(), || {
+                convolve(&x, &g, &w, co, Some(&bias), true, &mut many)
+            });
+            let same = one
+                .iter()
+                .zip(&many)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{hw}x{k}x{co}");
+        }
+    }
+
+    #[test]
+    fn no_bias_adds_nothing_and_relu_clamps() {
+        let (hw, co) = (20, 2);
+        let g = Geometry {
+            plane: hw,
+            taps: &[0],
+            positions: hw,
+            out_stride: hw,
+        };
+        let x = vec![1.0f32; 2 * hw];
+        let w = vec![-1.0, 1.0, -1.0, 1.0]; // [I, O]: channel 0 sums to -2, channel 1 to 2
+        let mut out = vec![0.0f32; co * hw];
+        convolve(&x, &g, &w, co, None, true, &mut out);
+        assert!(out[..hw].iter().all(|v| *v == 0.0));
+        assert!(out[hw..].iter().all(|v| *v == 2.0));
+        convolve(&x, &g, &w, co, None, false, &mut out);
+        assert!(out[..hw].iter().all(|v| *v == -2.0));
+    }
+
+    #[test]
+    fn inputs_that_do_not_fit_leave_the_output_alone() {
+        let g = Geometry {
+            plane: 10,
+            taps: &[0, 1],
+            positions: 10,
+            out_stride: 10,
+        };
+        // 2 channels need 10 + 1 + 10 values; 20 is one short.
+        let mut out = vec![7.0f32; 10];
+        convolve(&[1.0; 20], &g, &[1.0; 4], 1, None, false, &mut out);
+        assert!(out.iter().all(|v| *v == 7.0));
+    }
+}
