@@ -10,8 +10,6 @@
 //! one fused multiply-add per (input channel, tap) in that order from zero, then the bias, then
 //! the ReLU, so the outputs are the same bits as tract's kernels give.
 
-use std::ops::Range;
-
 /// Where a convolution reads and writes, in f32 elements.
 pub(super) struct Geometry<'a> {
     /// Distance between input channels.
@@ -58,7 +56,7 @@ pub(super) fn convolve(
         // SAFETY: the CPU has AVX-512F; `fits` bounds every input read (strips stay below
         // `positions`, the last one masked, channels below `k`, taps below their maximum), and
         // each call writes only its own `[channels, out_stride]` rows of `out`.
-        let run = |channels: Range<usize>, part: &mut [f32]| unsafe {
+        let run = |channels: std::ops::Range<usize>, part: &mut [f32]| unsafe {
             avx512::convolve(x, geometry, k, weights, co, bias, relu, channels, part)
         };
         // With a tract thread pool in scope (the detector's `inference_threads`), the output
