@@ -9,6 +9,11 @@
 //! maxima, which do not depend on order. Outputs are bit-identical; `tests/model_parity.rs`
 //! checks this on every shipped model.
 //!
+//! On CPUs with AVX-512, 1x1 convolutions ([`Pointwise`]) and wide 3x3 stride-1 convolutions
+//! ([`Conv3x3`]) also leave tract's packed matrix kernels for a direct kernel (`direct.rs`)
+//! that reads the NCHW planes as they are, with tract's arithmetic, so these outputs are the
+//! same bits too.
+//!
 //! [`replace_slow_ops`] runs between tract's declutter and codegen passes, like
 //! [`super::unstride`]: after declutter the patterns have their canonical form, and codegen
 //! leaves ops it does not know alone.
@@ -28,8 +33,9 @@ pub use prelu::ChannelPRelu;
 
 use tract_onnx::prelude::*;
 
-/// Replaces every max pooling and every decomposed PReLU of a decluttered `model` that the
-/// direct ops cover; anything else is left to tract. `tests/model_parity.rs` pins the resulting
+/// Replaces every max pooling, every decomposed PReLU and (with AVX-512) every 1x1 and wide 3x3
+/// convolution of a decluttered `model` that the direct ops cover; anything else is left to
+/// tract. `tests/model_parity.rs` pins the resulting
 /// op counts of the shipped models, so a tract upgrade that changes the decluttered patterns
 /// cannot silently undo the speed-up.
 pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
