@@ -35,9 +35,8 @@ use tract_onnx::prelude::*;
 
 /// Replaces every max pooling, every decomposed PReLU and (with AVX-512) every 1x1 and wide 3x3
 /// convolution of a decluttered `model` that the direct ops cover; anything else is left to
-/// tract. `tests/model_parity.rs` pins the resulting
-/// op counts of the shipped models, so a tract upgrade that changes the decluttered patterns
-/// cannot silently undo the speed-up.
+/// tract. `tests/model_parity.rs` pins the resulting op counts of the shipped models, so a tract
+/// upgrade that changes the decluttered patterns cannot silently undo the speed-up.
 pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     max_pool::replace_max_pools(model)?;
     prelu::fuse_prelus(model)?;
