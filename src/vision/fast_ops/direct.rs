@@ -35,6 +35,10 @@ impl Geometry<'_> {
     }
 }
 
+/// Fewest multiply-adds worth splitting across threads: about 40 us of work, well above what
+/// handing a part to another thread costs. FaceMesh's small layers ran slower split.
+const MIN_SPLIT: usize = 4 << 20;
+
 /// Runs the convolution: `weights` is `[k * taps, co]`, `out` is `[co, out_stride]`. Inputs
 /// that do not fit `geometry` leave `out` untouched (the ops check shapes before calling).
 pub(super) fn convolve(
@@ -67,14 +71,17 @@ pub(super) fn convolve(
         };
         let threads = pool.as_ref().map_or(1, |p| p.current_num_threads());
         let per_part = co.div_ceil(threads.max(1)).div_ceil(avx512::TILE) * avx512::TILE;
+        let products = k * geometry.taps.len() * co * geometry.positions;
         match pool {
-            Some(pool) if threads > 1 && per_part < co && stride > 0 => pool.scope(|s| {
-                for (i, part) in out.chunks_mut(per_part * stride).enumerate() {
-                    let lo = i * per_part;
-                    let channels = lo..lo + part.len() / stride;
-                    s.spawn(move |_| run(channels, part));
-                }
-            }),
+            Some(pool) if threads > 1 && per_part < co && stride > 0 && products >= MIN_SPLIT => {
+                pool.scope(|s| {
+                    for (i, part) in out.chunks_mut(per_part * stride).enumerate() {
+                        let lo = i * per_part;
+                        let channels = lo..lo + part.len() / stride;
+                        s.spawn(move |_| run(channels, part));
+                    }
+                })
+            }
             _ => run(0..co, out),
         }
         return;
@@ -399,7 +406,14 @@ mod tests {
     fn a_thread_pool_splits_the_channels_without_changing_a_bit() {
         use tract_linalg::multithread::{multithread_tract_scope, Executor};
         let pool = Executor::multithread(3);
-        for (hw, k, co) in [(50, 16, 96), (33, 8, 29), (40, 4, 13), (20, 4, 1)] {
+        // Large enough to be split (the last one has too few channels to be).
+        for (hw, k, co) in [
+            (4100, 16, 96),
+            (2049, 80, 29),
+            (1030, 400, 13),
+            (5000, 900, 1),
+        ] {
+            assert!(hw * k * co >= MIN_SPLIT);
             let g = Geometry {
                 plane: hw,
                 taps: &[0],
