@@ -99,7 +99,8 @@ impl EvalOp for Conv3x3 {
             out_stride: h * wp,
         };
         let mut wide = vec![0.0f32; co * h * wp];
-        convolve(&padded, &geometry, weights, co, bias, self.relu, &mut wide);
+        let written = convolve(&padded, &geometry, weights, co, bias, self.relu, &mut wide);
+        ensure!(written, "Conv3x3: input {:?} does not fit", input.shape());
         let out = f32_output(&shape, |out| {
             for (dst, src) in out.chunks_exact_mut(w).zip(wide.chunks_exact(wp)) {
                 dst.copy_from_slice(&src[..w]);

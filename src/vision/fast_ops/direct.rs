@@ -39,8 +39,10 @@ impl Geometry<'_> {
 /// handing a part to another thread costs. FaceMesh's small layers ran slower split.
 const MIN_SPLIT: usize = 4 << 20;
 
-/// Runs the convolution: `weights` is `[k * taps, co]`, `out` is `[co, out_stride]`. Inputs
-/// that do not fit `geometry` leave `out` untouched (the ops check shapes before calling).
+/// Runs the convolution: `weights` is `[k * taps, co]`, `out` is `[co, out_stride]`. Writes
+/// the first `positions` values of every output row and returns true, or returns false and
+/// leaves `out` untouched when the inputs do not fit `geometry` (the ops check shapes before
+/// calling).
 pub(super) fn convolve(
     x: &[f32],
     geometry: &Geometry,
@@ -49,10 +51,13 @@ pub(super) fn convolve(
     bias: Option<&[f32]>,
     relu: bool,
     out: &mut [f32],
-) {
+) -> bool {
     let k = weights.len() / (co * geometry.taps.len()).max(1);
-    if co == 0 || !geometry.fits(x, k, co, bias, out) {
-        return;
+    if !geometry.fits(x, k, co, bias, out) {
+        return false;
+    }
+    if co == 0 {
+        return true;
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
@@ -84,9 +89,10 @@ pub(super) fn convolve(
             }
             _ => run(0..co, out),
         }
-        return;
+        return true;
     }
     portable(x, geometry, k, weights, co, bias, relu, out);
+    true
 }
 
 /// The same arithmetic one value at a time, for CPUs without AVX-512 (the rewrites are only
@@ -466,7 +472,9 @@ mod tests {
         };
         // 2 channels need 10 + 1 + 10 values; 20 is one short.
         let mut out = vec![7.0f32; 10];
-        convolve(&[1.0; 20], &g, &[1.0; 4], 1, None, false, &mut out);
+        assert!(!convolve(
+            &[1.0; 20], &g, &[1.0; 4], 1, None, false, &mut out
+        ));
         assert!(out.iter().all(|v| *v == 7.0));
     }
 }

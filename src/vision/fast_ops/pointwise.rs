@@ -12,7 +12,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use super::direct::{available, convolve, Geometry};
-use super::{f32_output, f32_slice, is_relu_of, sole_consumer};
+use super::{f32_slice, is_relu_of, sole_consumer};
 
 /// `out[o, p] = relu?(bias[o] + sum_i weights[i, o] * x[i, p])` over the pixels `p` of a
 /// `[I, H, W]` or `[1, I, H, W]` f32 input; the output is `[O, H, W]`, or `[1, O, H, W]` when
@@ -85,9 +85,22 @@ impl EvalOp for Pointwise {
             positions: hw,
             out_stride: hw,
         };
-        let out = f32_output(&shape, |out| {
-            convolve(x, &geometry, weights, co, bias, self.relu, out)
-        })?;
+        // Not zeroed first: that was a memset of up to 8 MB per layer, and every value is
+        // written below.
+        // SAFETY: f32 has no invalid bit patterns, and `convolve` either writes every value
+        // (`positions == out_stride == hw` for all `co` rows) or reports that it wrote none, in
+        // which case the tensor is dropped unread.
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&shape)? };
+        let written = convolve(
+            x,
+            &geometry,
+            weights,
+            co,
+            bias,
+            self.relu,
+            out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
+        );
+        ensure!(written, "Pointwise: input {:?} does not fit", input.shape());
         Ok(tvec!(out.into_tvalue()))
     }
 }
