@@ -133,8 +133,8 @@ const MIN_WIDTH: usize = 24;
 
 /// Replaces every f32 3x3 convolution of a decluttered `model` with stride 1, dilation 1,
 /// padding 1 on each side, one group, constant weights and bias, over a `[I, H, W]` or
-/// `[1, I, H, W]` input at least [`MIN_WIDTH`] wide, with [`Conv3x3`], taking in a ReLU that follows it alone. Does nothing
-/// on CPUs without AVX-512.
+/// `[1, I, H, W]` input at least [`MIN_WIDTH`] wide, with [`Conv3x3`], taking in a ReLU that
+/// follows it alone. Does nothing on CPUs without AVX-512.
 pub fn replace_conv3x3(model: &mut TypedModel) -> TractResult<()> {
     if !available() {
         return Ok(());

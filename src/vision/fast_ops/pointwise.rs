@@ -121,8 +121,9 @@ impl TypedOp for Pointwise {
 }
 
 /// Replaces every 1x1 convolution of a decluttered `model` (`EinSum IHW,OI->OHW`,
-/// `NIHW,OI->OHW` or `NIHW,OI->NOHW` over a batch of 1, f32, constant weights) with [`Pointwise`], taking in a bias
-/// `Add` and a ReLU that follow it alone. Does nothing on CPUs without AVX-512.
+/// `NIHW,OI->OHW` or `NIHW,OI->NOHW` over a batch of 1, f32, constant weights) with
+/// [`Pointwise`], taking in a bias `Add` and a ReLU that follow it alone. Does nothing on CPUs
+/// without AVX-512.
 pub fn replace_pointwise(model: &mut TypedModel) -> TractResult<()> {
     if !available() {
         return Ok(());
