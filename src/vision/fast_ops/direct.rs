@@ -37,6 +37,7 @@ impl Geometry<'_> {
 
 /// Fewest multiply-adds worth splitting across threads: about 40 us of work, well above what
 /// handing a part to another thread costs. FaceMesh's small layers ran slower split.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const MIN_SPLIT: usize = 4 << 20;
 
 /// Runs the convolution: `weights` is `[k * taps, co]`, `out` is `[co, out_stride]`. Writes
