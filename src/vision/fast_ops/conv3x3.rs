@@ -14,7 +14,7 @@ use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::direct::{available, convolve, Geometry};
-use super::{f32_output, f32_slice, is_relu_of, sole_consumer};
+use super::{f32_output, f32_slice, past_relu, substitute};
 
 /// `out[o, y, x] = relu?(bias[o] + sum_{i, dy, dx} w[o, i, dy, dx] * xpad[i, y + dy, x + dx])`
 /// for an f32 `[I, H, W]` or `[1, I, H, W]` input, `xpad` being the input with a one-pixel
@@ -143,25 +143,14 @@ pub fn replace_conv3x3(model: &mut TypedModel) -> TractResult<()> {
         let Some((x, weights, bias)) = conv3x3_at(model, id)? else {
             continue;
         };
-        let mut last = OutletId::new(id, 0);
-        let mut relu = false;
-        if let Some(max) = sole_consumer(model, last)? {
-            if is_relu_of(model, max, last)? {
-                relu = true;
-                last = OutletId::new(max.id, 0);
-            }
-        }
-        let name = model.node(id).name.clone();
-        let mut patch = TypedModelPatch::default();
-        let tap = patch.tap_model(model, x)?;
+        let (last, relu) = past_relu(model, OutletId::new(id, 0))?;
+        let name = format!("{}.conv3x3", model.node(id).name);
         let op = Conv3x3 {
             weights: weights.into_arc_tensor(),
             bias: Some(bias.into_arc_tensor()),
             relu,
         };
-        let out = patch.wire_node(format!("{name}.conv3x3"), op, &[tap])?[0];
-        patch.shunt_outside(model, last, out)?;
-        patch.apply(model)?;
+        substitute(model, x, last, name, op)?;
     }
     Ok(())
 }

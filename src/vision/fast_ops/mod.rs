@@ -89,11 +89,7 @@ pub(super) fn sole_consumer(
 }
 
 /// Whether `node` is `Max(input, 0)` in either order.
-pub(super) fn is_relu_of(
-    model: &TypedModel,
-    node: &TypedNode,
-    input: OutletId,
-) -> TractResult<bool> {
+fn is_relu_of(model: &TypedModel, node: &TypedNode, input: OutletId) -> TractResult<bool> {
     if node.op().name() != "Max" || node.inputs.len() != 2 {
         return Ok(false);
     }
@@ -103,4 +99,31 @@ pub(super) fn is_relu_of(
         }
     }
     Ok(false)
+}
+
+/// `(outlet after the ReLU, true)` when a ReLU alone reads `outlet`, else `(outlet, false)`: how
+/// the direct convolutions take in the ReLU that follows them.
+pub(super) fn past_relu(model: &TypedModel, outlet: OutletId) -> TractResult<(OutletId, bool)> {
+    if let Some(max) = sole_consumer(model, outlet)? {
+        if is_relu_of(model, max, outlet)? {
+            return Ok((OutletId::new(max.id, 0), true));
+        }
+    }
+    Ok((outlet, false))
+}
+
+/// Wires `op` on `input` as `name` and routes every reader of `last` to it instead: one
+/// replacement, for the nodes from `input`'s readers up to `last`.
+pub(super) fn substitute(
+    model: &mut TypedModel,
+    input: OutletId,
+    last: OutletId,
+    name: String,
+    op: impl Into<Box<dyn TypedOp>>,
+) -> TractResult<()> {
+    let mut patch = TypedModelPatch::default();
+    let tap = patch.tap_model(model, input)?;
+    let out = patch.wire_node(name, op, &[tap])?[0];
+    patch.shunt_outside(model, last, out)?;
+    patch.apply(model)
 }

@@ -12,7 +12,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use super::direct::{available, convolve, Geometry};
-use super::{f32_slice, is_relu_of, sole_consumer};
+use super::{f32_slice, past_relu, sole_consumer, substitute};
 
 /// `out[o, p] = relu?(bias[o] + sum_i weights[i, o] * x[i, p])` over the pixels `p` of a
 /// `[I, H, W]` or `[1, I, H, W]` f32 input; the output is `[O, H, W]`, or `[1, O, H, W]` when
@@ -143,25 +143,15 @@ pub fn replace_pointwise(model: &mut TypedModel) -> TractResult<()> {
             bias = Some(b.into_arc_tensor());
             last = OutletId::new(add, 0);
         }
-        let mut relu = false;
-        if let Some(max) = sole_consumer(model, last)? {
-            if is_relu_of(model, max, last)? {
-                relu = true;
-                last = OutletId::new(max.id, 0);
-            }
-        }
-        let name = model.node(id).name.clone();
-        let mut patch = TypedModelPatch::default();
-        let tap = patch.tap_model(model, x)?;
+        let (last, relu) = past_relu(model, last)?;
+        let name = format!("{}.pointwise", model.node(id).name);
         let op = Pointwise {
             weights: weights.into_arc_tensor(),
             bias,
             relu,
             batch,
         };
-        let out = patch.wire_node(format!("{name}.pointwise"), op, &[tap])?[0];
-        patch.shunt_outside(model, last, out)?;
-        patch.apply(model)?;
+        substitute(model, x, last, name, op)?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::{f32_slice, is_zero};
+use super::{f32_slice, is_zero, substitute};
 
 /// `y = x` for `x > 0`, else `slope[c] * x`, over an f32 tensor whose axis 1 is the channel.
 ///
@@ -75,15 +75,11 @@ pub fn fuse_prelus(model: &mut TypedModel) -> TractResult<()> {
         let Some((x, slope)) = prelu_at(model, id)? else {
             continue;
         };
-        let node = model.node(id);
-        let mut patch = TypedModelPatch::default();
-        let tap = patch.tap_model(model, x)?;
+        let name = format!("{}.prelu", model.node(id).name);
         let op = ChannelPRelu {
             slope: slope.into_arc_tensor(),
         };
-        let out = patch.wire_node(format!("{}.prelu", node.name), op, &[tap])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), out)?;
-        patch.apply(model)?;
+        substitute(model, x, OutletId::new(id, 0), name, op)?;
     }
     Ok(())
 }
