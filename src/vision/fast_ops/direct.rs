@@ -35,6 +35,19 @@ impl Geometry<'_> {
     }
 }
 
+/// One checked convolution's operands (see [`convolve`]), as the kernels take them.
+#[derive(Clone, Copy)]
+struct Operands<'a> {
+    x: &'a [f32],
+    g: &'a Geometry<'a>,
+    /// Input channels.
+    k: usize,
+    weights: &'a [f32],
+    co: usize,
+    bias: Option<&'a [f32]>,
+    relu: bool,
+}
+
 /// Fewest multiply-adds worth splitting across threads: about 40 us of work, well above what
 /// handing a part to another thread costs. FaceMesh's small layers ran slower split.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -60,6 +73,15 @@ pub(super) fn convolve(
     if co == 0 {
         return true;
     }
+    let ops = Operands {
+        x,
+        g: geometry,
+        k,
+        weights,
+        co,
+        bias,
+        relu,
+    };
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         let stride = geometry.out_stride;
@@ -67,7 +89,7 @@ pub(super) fn convolve(
         // `positions`, the last one masked, channels below `k`, taps below their maximum), and
         // each call writes only its own `[channels, out_stride]` rows of `out`.
         let run = |channels: std::ops::Range<usize>, part: &mut [f32]| unsafe {
-            avx512::convolve(x, geometry, k, weights, co, bias, relu, channels, part)
+            avx512::convolve(ops, channels, part)
         };
         // With a tract thread pool in scope (the detector's `inference_threads`), the output
         // channels are split across it in whole tiles, as tract splits its products.
@@ -92,23 +114,22 @@ pub(super) fn convolve(
         }
         return true;
     }
-    portable(x, geometry, k, weights, co, bias, relu, out);
+    portable(ops, out);
     true
 }
 
 /// The same arithmetic one value at a time, for CPUs without AVX-512 (the rewrites are only
 /// made where AVX-512 exists, so this runs only if a plan moves between machines).
-#[allow(clippy::too_many_arguments)]
-fn portable(
-    x: &[f32],
-    g: &Geometry,
-    k: usize,
-    weights: &[f32],
-    co: usize,
-    bias: Option<&[f32]>,
-    relu: bool,
-    out: &mut [f32],
-) {
+fn portable(ops: Operands, out: &mut [f32]) {
+    let Operands {
+        x,
+        g,
+        k,
+        weights,
+        co,
+        bias,
+        relu,
+    } = ops;
     let taps = g.taps.len();
     for (o, row) in out.chunks_exact_mut(g.out_stride).enumerate().take(co) {
         for (p, v) in row[..g.positions].iter_mut().enumerate() {
@@ -154,7 +175,7 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::Geometry;
+    use super::Operands;
 
     /// Positions per strip: two 16-lane registers per output channel.
     const STRIP: usize = 32;
@@ -170,51 +191,23 @@ mod avx512 {
     /// co]`), `bias` and the whole output, `channels` must lie within `0..co`, and `out` must
     /// hold `channels.len() * out_stride` values.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn convolve(
-        x: &[f32],
-        g: &Geometry,
-        k: usize,
-        weights: &[f32],
-        co: usize,
-        bias: Option<&[f32]>,
-        relu: bool,
-        channels: Range<usize>,
-        out: &mut [f32],
-    ) {
-        match *g.taps {
-            [a] => strips(x, g, [a], k, weights, co, bias, relu, channels, out),
-            [a, b, c, d, e, f, h, i, j] => strips(
-                x,
-                g,
-                [a, b, c, d, e, f, h, i, j],
-                k,
-                weights,
-                co,
-                bias,
-                relu,
-                channels,
-                out,
-            ),
-            _ => super::portable(x, g, k, weights, co, bias, relu, out),
+    pub(super) unsafe fn convolve(ops: Operands, channels: Range<usize>, out: &mut [f32]) {
+        match *ops.g.taps {
+            [a] => strips(ops, [a], channels, out),
+            [a, b, c, d, e, f, h, i, j] => strips(ops, [a, b, c, d, e, f, h, i, j], channels, out),
+            _ => super::portable(ops, out),
         }
     }
 
     /// [`convolve`] with the tap count known at compile time, so the tap loop unrolls.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     unsafe fn strips<const T: usize>(
-        x: &[f32],
-        g: &Geometry,
+        ops: Operands,
         taps: [usize; T],
-        k: usize,
-        weights: &[f32],
-        co: usize,
-        bias: Option<&[f32]>,
-        relu: bool,
         channels: Range<usize>,
         out: &mut [f32],
     ) {
+        let g = ops.g;
         let mut p0 = 0;
         while p0 < g.positions {
             let n = (g.positions - p0).min(STRIP);
@@ -228,16 +221,16 @@ mod avx512 {
                 0
             };
             let strip = Strip {
-                x: x.as_ptr().add(p0),
+                x: ops.x.as_ptr().add(p0),
                 out: out.as_mut_ptr().add(p0),
                 plane: g.plane,
                 out_stride: g.out_stride,
                 taps,
-                k,
-                weights: weights.as_ptr(),
-                co,
-                bias: bias.map(|b| b.as_ptr()),
-                relu,
+                k: ops.k,
+                weights: ops.weights.as_ptr(),
+                co: ops.co,
+                bias: ops.bias.map(|b| b.as_ptr()),
+                relu: ops.relu,
                 masks: [lo, hi],
                 first: channels.start,
             };
@@ -389,7 +382,16 @@ mod tests {
                     let mut fast = vec![f32::NAN; co * g.out_stride];
                     convolve(&x, &g, &w, co, Some(&bias), relu, &mut fast);
                     let mut slow = vec![f32::NAN; co * g.out_stride];
-                    portable(&x, &g, k, &w, co, Some(&bias), relu, &mut slow);
+                    let ops = Operands {
+                        x: &x,
+                        g: &g,
+                        k,
+                        weights: &w,
+                        co,
+                        bias: Some(&bias),
+                        relu,
+                    };
+                    portable(ops, &mut slow);
                     let want = reference(&x, &g, &w, co, &bias, relu);
                     let what = format!("{} taps, {positions} positions, {k}x{co}", taps.len());
                     for o in 0..co {
