@@ -182,6 +182,12 @@ mod avx512 {
     /// Output channels per tile: 24 accumulators, 2 input vectors and a broadcast fit in the
     /// 32 registers.
     pub(super) const TILE: usize = 12;
+    /// Planes above this many values get their strips packed (see `strips`); below it the
+    /// input rows sit close enough together to stay in L1.
+    const PACK_PLANE: usize = 1024;
+    /// Input values (over all channels and taps) a block of strips should span: 64 KB, well
+    /// inside L2, so that every tile of a block finds them there.
+    const BLOCK_VALUES: usize = 16 << 10;
 
     /// Output channels `channels` of the convolution, into `out`, their
     /// `[channels.len(), out_stride]` rows.
@@ -208,8 +214,21 @@ mod avx512 {
         out: &mut [f32],
     ) {
         let g = ops.g;
-        let mut p0 = 0;
-        while p0 < g.positions {
+        // Positions go in blocks of strips, and each tile of output channels runs over a whole
+        // block before the next tile starts: a tile writes a few long runs of each of its 12
+        // output rows, which the prefetchers follow, instead of 32 values of every output row
+        // in turn (96 to 960 interleaved write streams). The block's inputs are re-read once
+        // per tile, from L2.
+        let per_block = (BLOCK_VALUES / (ops.k * T * STRIP).max(1)).max(1);
+        // A 1x1 convolution over large planes reads its `k` input rows a plane apart: when the
+        // plane is a multiple of 4 KB (CenterFace's 128x160 and 64x80) all of them fall in the
+        // same L1 sets. Copying each strip's inputs once into `k` consecutive 32-value rows
+        // makes them one contiguous run. Same values, same order: the bits do not change.
+        let mut packed = (T == 1 && channels.len() > TILE && g.plane > PACK_PLANE)
+            .then(|| vec![0.0f32; per_block * ops.k * STRIP]);
+        let packed = packed.as_mut().map(|buf| buf.as_mut_ptr());
+        let out = out.as_mut_ptr();
+        let strip_at = |p0: usize| {
             let n = (g.positions - p0).min(STRIP);
             // Lanes of the strip's two registers that hold positions (all but at the end).
             let lo = if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
@@ -220,9 +239,9 @@ mod avx512 {
             } else {
                 0
             };
-            let strip = Strip {
-                x: ops.x.as_ptr().add(p0),
-                out: out.as_mut_ptr().add(p0),
+            Strip {
+                x: ops.x.as_ptr().wrapping_add(p0),
+                out: out.wrapping_add(p0),
                 plane: g.plane,
                 out_stride: g.out_stride,
                 taps,
@@ -233,21 +252,41 @@ mod avx512 {
                 relu: ops.relu,
                 masks: [lo, hi],
                 first: channels.start,
+            }
+        };
+        let mut block = 0;
+        while block < g.positions {
+            let starts = (block..g.positions).step_by(STRIP).take(per_block);
+            if let Some(buf) = packed {
+                for (s, p0) in starts.clone().enumerate() {
+                    strip_at(p0).pack(buf.add(s * ops.k * STRIP));
+                }
+            }
+            let run = |c0: usize, tile: unsafe fn(&Strip<T>, usize)| {
+                for (s, p0) in starts.clone().enumerate() {
+                    let mut strip = strip_at(p0);
+                    if let Some(buf) = packed {
+                        strip.x = buf.add(s * ops.k * STRIP);
+                        strip.plane = STRIP;
+                        strip.taps = [0; T];
+                    }
+                    tile(&strip, c0);
+                }
             };
             let (mut c0, end) = (channels.start, channels.end);
             while c0 + TILE <= end {
-                strip.tile::<TILE>(c0);
+                run(c0, Strip::<T>::tile::<TILE>);
                 c0 += TILE;
             }
             while c0 + 4 <= end {
-                strip.tile::<4>(c0);
+                run(c0, Strip::<T>::tile::<4>);
                 c0 += 4;
             }
             while c0 < end {
-                strip.tile::<1>(c0);
+                run(c0, Strip::<T>::tile::<1>);
                 c0 += 1;
             }
-            p0 += n;
+            block += per_block * STRIP;
         }
     }
 
@@ -269,6 +308,19 @@ mod avx512 {
     }
 
     impl<const T: usize> Strip<T> {
+        /// Copies the strip's inputs at its first tap into `dst`, `k` rows of 32 values (the
+        /// packed layout `strips` uses for one-tap convolutions).
+        #[inline(always)]
+        unsafe fn pack(&self, dst: *mut f32) {
+            let [lo, hi] = self.masks;
+            for i in 0..self.k {
+                let row = self.x.wrapping_add(i * self.plane + self.taps[0]);
+                _mm512_storeu_ps(dst.add(i * STRIP), _mm512_maskz_loadu_ps(lo, row));
+                let x1 = _mm512_maskz_loadu_ps(hi, row.wrapping_add(16));
+                _mm512_storeu_ps(dst.add(i * STRIP + 16), x1);
+            }
+        }
+
         /// Output channels `c0 .. c0 + C` of the strip.
         #[inline(always)]
         unsafe fn tile<const C: usize>(&self, c0: usize) {
@@ -350,7 +402,7 @@ mod tests {
     /// `(h + 2) x (w + 2)` plane.
     fn shapes() -> Vec<(Vec<usize>, usize, usize)> {
         let mut v = Vec::new();
-        for hw in [1, 15, 16, 17, 33, 80, 100] {
+        for hw in [1, 15, 16, 17, 33, 80, 100, 1041] {
             v.push((vec![0], hw, hw));
         }
         for (h, w) in [(1, 1), (3, 5), (8, 8), (9, 30), (17, 17)] {
