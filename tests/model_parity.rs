@@ -143,18 +143,31 @@ fn check_model(model: &str) {
 
 #[test]
 fn centerface_stride_two_depthwise_convolutions_are_rewritten() {
-    // CenterFace has four depthwise convolutions with stride 2; each must run as the stride-1
-    // convolution plus a downsample (vision::unstride), or it falls to tract's scalar path.
+    // CenterFace has four depthwise convolutions with stride 2. Where the CPU has AVX-512
+    // they take the direct depthwise op, which strides itself; elsewhere each must run as the
+    // stride-1 convolution plus a downsample (vision::unstride), or it falls to tract's scalar
+    // path.
     let shape = usizes(&entry("centerface.onnx")["shape"]);
     let plan = engine_plan("centerface.onnx", &shape);
-    let rewritten: Vec<&str> = plan
-        .model()
-        .nodes()
-        .iter()
-        .filter(|n| n.op().name() == "EveryOther" && n.name.ends_with(".every_other_column"))
-        .map(|n| n.name.as_str())
+    let named = |suffix: &str| -> Vec<String> {
+        plan.model()
+            .nodes()
+            .iter()
+            .filter(|n| n.name.ends_with(suffix))
+            .map(|n| format!("{} {:?}", n.name, n.op()))
+            .collect()
+    };
+    let unstrided = named(".every_other_column");
+    let strided_direct: Vec<String> = named(".depthwise")
+        .into_iter()
+        .filter(|d| d.contains("strides: (2, 2)"))
         .collect();
-    assert_eq!(rewritten.len(), 4, "rewritten: {rewritten:?}");
+    if facelite::vision::fast_ops::direct_convolutions_available() {
+        assert_eq!(strided_direct.len(), 4, "direct: {strided_direct:?}");
+        assert!(unstrided.is_empty(), "unstrided: {unstrided:?}");
+    } else {
+        assert_eq!(unstrided.len(), 4, "unstrided: {unstrided:?}");
+    }
 }
 
 /// How many nodes of the engine's plan for `model` run `op`.
@@ -179,8 +192,9 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
         assert_eq!(count_ops(model, "OptMaxPool"), 0, "{model}");
     }
     assert_eq!(count_ops("human-facemesh.onnx", "Neg"), 0);
-    // Every 1x1 convolution and every 3x3 one with stride 1 (one group) at least 24 pixels
-    // wide takes the AVX-512 kernel where the CPU has it, and none elsewhere.
+    // Every 1x1 convolution, every 3x3 one with stride 1 (one group) at least 24 pixels wide
+    // and every depthwise one takes the AVX-512 kernels where the CPU has them, and none
+    // elsewhere.
     let direct = facelite::vision::fast_ops::direct_convolutions_available();
     for (model, op, convs) in [
         ("centerface.onnx", "Pointwise", 36),
@@ -189,6 +203,9 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
         ("centerface.onnx", "Conv3x3", 1),
         ("human-facemesh.onnx", "Conv3x3", 0),
         ("faceapi-recognition.onnx", "Conv3x3", 6),
+        ("centerface.onnx", "Depthwise", 17),
+        ("human-facemesh.onnx", "Depthwise", 24),
+        ("faceapi-recognition.onnx", "Depthwise", 0),
     ] {
         let expected = if direct { convs } else { 0 };
         assert_eq!(count_ops(model, op), expected, "{model} {op}");

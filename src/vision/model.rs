@@ -140,8 +140,8 @@ impl Parsed {
             .and_then(|m| m.into_decluttered())
             .and_then(|mut m| {
                 if rewrite {
-                    unstride_depthwise(&mut m)?;
                     replace_slow_ops(&mut m)?;
+                    unstride_depthwise(&mut m)?;
                 }
                 m.optimize()?;
                 m.into_runnable()

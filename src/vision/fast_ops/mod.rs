@@ -19,6 +19,7 @@
 //! leaves ops it does not know alone.
 
 mod conv3x3;
+mod depthwise;
 mod direct;
 mod every_other;
 mod max_pool;
@@ -26,6 +27,7 @@ mod pointwise;
 mod prelu;
 
 pub use conv3x3::Conv3x3;
+pub use depthwise::Depthwise;
 pub use every_other::EveryOther;
 pub use max_pool::PlaneMaxPool;
 pub use pointwise::Pointwise;
@@ -41,7 +43,8 @@ pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     max_pool::replace_max_pools(model)?;
     prelu::fuse_prelus(model)?;
     pointwise::replace_pointwise(model)?;
-    conv3x3::replace_conv3x3(model)
+    conv3x3::replace_conv3x3(model)?;
+    depthwise::replace_depthwise(model)
 }
 
 /// Whether this CPU gets [`Pointwise`] and [`Conv3x3`] (AVX-512F): where it does not, those

@@ -1,0 +1,820 @@
+//! Depthwise convolutions (one filter per channel) as one direct AVX-512 pass over the NCHW
+//! planes, with their horizontal stride and the ReLU that follows them.
+//!
+//! tract's depthwise operator walks each output row through a zone scanner and a 256-bit
+//! kernel, vectorises only stride-1 rows (so a horizontal stride of 2 runs as a stride-1
+//! convolution and a column downsample, `super::super::unstride`), and leaves the ReLU to a
+//! separate pass: CenterFace spent 5.8 ms of 19 in its 17 depthwise layers where onnxruntime
+//! spends about 2. [`Depthwise`] computes 16 outputs of a row per register, several registers
+//! and (at vertical stride 1) three output rows at a time so that the sums are independent
+//! chains and each loaded input row serves every output row whose window covers it; it reads
+//! stride-2 columns with one permute, masks only the vectors at the ends of a row, and clamps
+//! before the store. CenterFace's depthwise layers went from 5.8 to 2.9 ms
+//! (`cargo bench --bench model_ops`).
+//!
+//! The arithmetic is tract's: from the bias, one multiply and then one add (no fused
+//! multiply-add) per tap, in the kernel's row-major order, skipping the taps that fall in the
+//! padding. The outputs are the same bits as tract's; `tests/model_parity.rs` checks it on every
+//! shipped model.
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
+use tract_onnx::tract_core::ops::nn::DataFormat;
+
+use super::direct::available;
+use super::{f32_slice, past_relu, substitute};
+
+/// The filter window of a depthwise convolution: its size, its strides, and the padding before
+/// and after the input plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Kernel height and width.
+    pub kernel: (usize, usize),
+    /// Vertical and horizontal stride; the horizontal one is 1 or 2.
+    pub strides: (usize, usize),
+    /// Rows and columns of zeros before the plane.
+    pub before: (usize, usize),
+    /// Rows and columns of zeros after the plane.
+    pub after: (usize, usize),
+}
+
+impl Window {
+    /// The output plane for an `h x w` input, or `None` when the window does not fit in it.
+    fn output(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let side = |n: usize, k: usize, s: usize, b: usize, a: usize| {
+            let padded = n + b + a;
+            (s > 0 && k > 0 && padded >= k).then(|| (padded - k) / s + 1)
+        };
+        let (kh, kw) = self.kernel;
+        Some((
+            side(h, kh, self.strides.0, self.before.0, self.after.0)?,
+            side(w, kw, self.strides.1, self.before.1, self.after.1)?,
+        ))
+    }
+}
+
+/// `out[c, y, x] = relu?(bias[c] + sum_{dy, dx} w[c, dy, dx] * x[c, y * sy + dy - py,
+/// x * sx + dx - px])` over the taps inside the plane, for an f32 `[C, H, W]` or `[1, C, H, W]`
+/// input; the output has the input's rank.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Depthwise {
+    pub window: Window,
+    /// `[C, kh * kw]`: each channel's taps, row-major.
+    pub weights: Arc<Tensor>,
+    /// `[C]`.
+    pub bias: Arc<Tensor>,
+    /// Whether a ReLU follows.
+    pub relu: bool,
+}
+
+/// `(C, H, W)` of an `[C, H, W]` or `[1, C, H, W]` shape.
+fn planes(shape: &[usize]) -> Option<(usize, usize, usize)> {
+    match *shape {
+        [c, h, w] | [1, c, h, w] => Some((c, h, w)),
+        _ => None,
+    }
+}
+
+impl Depthwise {
+    /// The output shape for an input of `shape`.
+    fn output_shape(&self, shape: &[usize]) -> Option<TVec<usize>> {
+        let (c, h, w) = planes(shape)?;
+        let (oh, ow) = self.window.output(h, w)?;
+        let mut out: TVec<usize> = shape.into();
+        let rank = out.len();
+        out[rank - 3..].copy_from_slice(&[c, oh, ow]);
+        Some(out)
+    }
+}
+
+impl Op for Depthwise {
+    fn name(&self) -> StaticName {
+        "Depthwise".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for Depthwise {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let (Some((c, h, w)), Some(shape)) =
+            (planes(input.shape()), self.output_shape(input.shape()))
+        else {
+            bail!("Depthwise: input {:?} does not fit", input.shape());
+        };
+        let x = f32_slice(&input, "Depthwise input")?;
+        let weights = f32_slice(&self.weights, "Depthwise weights")?;
+        let bias = f32_slice(&self.bias, "Depthwise bias")?;
+        ensure!(
+            bias.len() == c,
+            "Depthwise: input has {c} channels, bias {}",
+            bias.len()
+        );
+        // SAFETY: f32 has no invalid bit patterns, and `convolve` either writes every value or
+        // reports that it wrote none, in which case the tensor is dropped unread.
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&shape)? };
+        let written = convolve(
+            x,
+            (h, w),
+            &self.window,
+            weights,
+            bias,
+            self.relu,
+            out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?,
+        );
+        ensure!(written, "Depthwise: input {:?} does not fit", input.shape());
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for Depthwise {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let fact = inputs[0];
+        ensure!(fact.datum_type == f32::datum_type());
+        let shape = fact
+            .shape
+            .as_concrete()
+            .and_then(|s| self.output_shape(s))
+            .ok_or_else(|| format_err!("Depthwise: input {:?} does not fit", fact.shape))?;
+        Ok(tvec!(f32::fact(shape)))
+    }
+
+    as_op!();
+}
+
+/// Fewest multiplies worth splitting across a thread pool (as in `direct.rs`).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const MIN_SPLIT: usize = 4 << 20;
+
+/// Runs the convolution of `x` (`C` planes of `h x w`) into `out` (`C` planes of the window's
+/// output size): returns true when every output value was written, false (writing nothing)
+/// when the sizes do not agree or the horizontal stride is not 1 or 2.
+fn convolve(
+    x: &[f32],
+    (h, w): (usize, usize),
+    window: &Window,
+    weights: &[f32],
+    bias: &[f32],
+    relu: bool,
+    out: &mut [f32],
+) -> bool {
+    let c = bias.len();
+    let taps = window.kernel.0 * window.kernel.1;
+    let Some((oh, ow)) = window.output(h, w) else {
+        return false;
+    };
+    if x.len() != c * h * w
+        || out.len() != c * oh * ow
+        || weights.len() != c * taps
+        || !matches!(window.strides.1, 1 | 2)
+    {
+        return false;
+    }
+    let plane = Plane {
+        h,
+        w,
+        oh,
+        ow,
+        window: *window,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") && oh * ow > 0 && avx512::takes(&plane) {
+        let run = |first: usize, part: &mut [f32]| {
+            for (i, dst) in part.chunks_exact_mut(oh * ow).enumerate() {
+                let ch = first + i;
+                // SAFETY: the CPU has AVX-512F and `takes` the window; the sizes were checked
+                // above, so channel `ch`'s plane, taps and output are in bounds; rows outside
+                // the plane are skipped and columns outside it masked.
+                unsafe {
+                    avx512::channel(
+                        &x[ch * h * w..(ch + 1) * h * w],
+                        &plane,
+                        &weights[ch * taps..(ch + 1) * taps],
+                        bias[ch],
+                        relu,
+                        dst,
+                    )
+                };
+            }
+        };
+        let pool = match tract_linalg::multithread::current_tract_executor() {
+            tract_linalg::multithread::Executor::MultiThread(pool) => Some(pool),
+            _ => None,
+        };
+        let threads = pool.as_ref().map_or(1, |p| p.current_num_threads());
+        let per_part = c.div_ceil(threads.max(1));
+        match pool {
+            Some(pool) if threads > 1 && per_part < c && c * oh * ow * taps >= MIN_SPLIT => pool
+                .scope(|s| {
+                    for (i, part) in out.chunks_mut(per_part * oh * ow).enumerate() {
+                        s.spawn(move |_| run(i * per_part, part));
+                    }
+                }),
+            _ => run(0, out),
+        }
+        return true;
+    }
+    for (ch, dst) in out.chunks_exact_mut(oh * ow.max(1)).enumerate().take(c) {
+        portable(
+            &x[ch * h * w..(ch + 1) * h * w],
+            &plane,
+            &weights[ch * taps..(ch + 1) * taps],
+            bias[ch],
+            relu,
+            dst,
+        );
+    }
+    true
+}
+
+/// One channel's input and output plane sizes, with the window.
+struct Plane {
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    window: Window,
+}
+
+impl Plane {
+    /// The input row of output row `oy` and kernel row `dy`, if it lies inside the plane.
+    #[inline(always)]
+    fn row(&self, oy: usize, dy: usize) -> Option<usize> {
+        (oy * self.window.strides.0 + dy)
+            .checked_sub(self.window.before.0)
+            .filter(|&iy| iy < self.h)
+    }
+}
+
+/// One channel, one value at a time, for CPUs without AVX-512 (the rewrite is made only where
+/// AVX-512 exists, so this runs only if a plan moves between machines).
+fn portable(x: &[f32], p: &Plane, k: &[f32], bias: f32, relu: bool, out: &mut [f32]) {
+    let (kh, kw) = p.window.kernel;
+    for (oy, line) in out.chunks_exact_mut(p.ow).take(p.oh).enumerate() {
+        for (ox, v) in line.iter_mut().enumerate() {
+            let mut sum = bias;
+            for dy in 0..kh {
+                let Some(iy) = p.row(oy, dy) else { continue };
+                for dx in 0..kw {
+                    let ix = (ox * p.window.strides.1 + dx).checked_sub(p.window.before.1);
+                    if let Some(ix) = ix.filter(|&ix| ix < p.w) {
+                        sum += k[dy * kw + dx] * x[iy * p.w + ix];
+                    }
+                }
+            }
+            *v = if relu { sum.max(0.0) } else { sum };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::Plane;
+
+    /// Whether [`channel`] takes this window: square 3x3 and 5x5 kernels (the loops over the
+    /// taps unroll), strides 1 or 2.
+    pub(super) fn takes(p: &Plane) -> bool {
+        let (sy, sx) = p.window.strides;
+        matches!(p.window.kernel, (3, 3) | (5, 5)) && matches!(sx, 1 | 2) && matches!(sy, 1 | 2)
+    }
+
+    /// One channel: `x` its `h x w` plane, `k` its taps, `out` its `oh x ow` plane.
+    ///
+    /// # Safety
+    /// AVX-512F must be available, [`takes`] must hold for `p`, `x` hold `h * w` values, `k`
+    /// `kh * kw` and `out` `oh * ow`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn channel(
+        x: &[f32],
+        p: &Plane,
+        k: &[f32],
+        bias: f32,
+        relu: bool,
+        out: &mut [f32],
+    ) {
+        let c = Channel {
+            x: x.as_ptr(),
+            p,
+            k,
+            bias,
+            relu,
+            out: out.as_mut_ptr(),
+        };
+        match (p.window.kernel.0, p.window.strides) {
+            (3, (1, 1)) => c.rows::<1, 1, 3, 3>(),
+            (3, (1, _)) => c.rows::<2, 1, 3, 3>(),
+            (3, (_, 1)) => c.rows::<1, 2, 3, 2>(),
+            (3, _) => c.rows::<2, 2, 3, 2>(),
+            (_, (1, 1)) => c.rows::<1, 1, 5, 3>(),
+            (_, (1, _)) => c.rows::<2, 1, 5, 3>(),
+            (_, (_, 1)) => c.rows::<1, 2, 5, 2>(),
+            _ => c.rows::<2, 2, 5, 2>(),
+        }
+    }
+
+    /// One channel's planes and filter.
+    struct Channel<'a> {
+        x: *const f32,
+        p: &'a Plane,
+        /// The taps, row-major.
+        k: &'a [f32],
+        bias: f32,
+        relu: bool,
+        out: *mut f32,
+    }
+
+    /// An output vector some of whose taps fall outside the input row, with its masks.
+    struct Edge {
+        /// The vector's index in the row.
+        v: usize,
+        /// Per kernel column: the column lane 0 reads (may be negative), the lanes of the one
+        /// or two registers loaded, and the lanes whose tap lies inside the row.
+        taps: [(isize, [u16; 2], u16); 5],
+    }
+
+    /// The lanes `l` of 16 with `from <= l < to`.
+    #[inline(always)]
+    fn span(from: isize, to: isize) -> u16 {
+        let bits = |n: isize| ((1u32 << n.clamp(0, 16)) - 1) as u16;
+        bits(to) & !bits(from)
+    }
+
+    impl Edge {
+        fn new<const SX: usize>(p: &Plane, kw: usize, v: usize) -> Edge {
+            let (w, ox) = (p.w as isize, 16 * v);
+            let inside = span(0, p.ow as isize - ox as isize);
+            let mut taps = [(0, [0, 0], 0); 5];
+            for (dx, tap) in taps.iter_mut().enumerate().take(kw) {
+                // Lane `l` reads column `base + SX * l`.
+                let base = (SX * ox + dx) as isize - p.window.before.1 as isize;
+                *tap = if SX == 1 {
+                    let lanes = span(-base, w - base) & inside;
+                    (base, [lanes, 0], lanes)
+                } else {
+                    let load = [span(-base, w - base), span(-base - 16, w - base - 16)];
+                    // Lanes with `0 <= base + 2 l < w`.
+                    let lanes = span((-base + 1).div_euclid(2), (w - base + 1).div_euclid(2));
+                    (base, load, lanes & inside)
+                };
+            }
+            Edge { v, taps }
+        }
+    }
+
+    impl Channel<'_> {
+        /// Every output row, `R` at a time (each input row loaded once serves every output
+        /// row of the block whose window covers it): the vectors whose loads all fall inside
+        /// the input row in runs of up to 8 unmasked, the ones at either end with masks.
+        #[inline(always)]
+        unsafe fn rows<const SX: usize, const SY: usize, const K: usize, const R: usize>(&self) {
+            let p = self.p;
+            let vectors = p.ow.div_ceil(16);
+            let left = p.window.before.1 as isize;
+            // The first column a vector's loads reach, and one past the last (stride 2 loads
+            // two registers from each tap's column).
+            let first = |v: usize| (SX * 16 * v) as isize - left;
+            let end = |v: usize| first(v) + (SX * 16 + K - 1) as isize;
+            let inner_from = (0..vectors).find(|&v| first(v) >= 0).unwrap_or(vectors);
+            let inner_to = (inner_from..vectors)
+                .take_while(|&v| end(v) <= p.w as isize)
+                .last()
+                .map_or(inner_from, |v| v + 1);
+            let edges: Vec<Edge> = (0..inner_from)
+                .chain(inner_to..vectors)
+                .map(|v| Edge::new::<SX>(p, K, v))
+                .collect();
+            let mut oy = 0;
+            while oy + R <= p.oh {
+                self.block::<SX, SY, K, R>(oy, inner_from..inner_to, &edges);
+                oy += R;
+            }
+            while oy < p.oh {
+                self.block::<SX, SY, K, 1>(oy, inner_from..inner_to, &edges);
+                oy += 1;
+            }
+        }
+
+        /// Output rows `oy .. oy + R`.
+        #[inline(always)]
+        unsafe fn block<const SX: usize, const SY: usize, const K: usize, const R: usize>(
+            &self,
+            oy: usize,
+            inner: std::ops::Range<usize>,
+            edges: &[Edge],
+        ) {
+            // At least three sums in flight per row: one alone waits on its own chain of adds.
+            let mut v = inner.start;
+            while v + 8 <= inner.end && R == 1 {
+                self.inner::<SX, SY, K, R, 8>(oy, v);
+                v += 8;
+            }
+            while v + 4 <= inner.end {
+                self.inner::<SX, SY, K, R, 4>(oy, v);
+                v += 4;
+            }
+            match inner.end - v {
+                3 => self.inner::<SX, SY, K, R, 3>(oy, v),
+                2 => self.inner::<SX, SY, K, R, 2>(oy, v),
+                1 => self.inner::<SX, SY, K, R, 1>(oy, v),
+                _ => {}
+            }
+            for chunk in edges.chunks(2) {
+                match chunk {
+                    [a, b] => self.edge::<SX, SY, K, R, 2>(oy, [a, b]),
+                    [a] => self.edge::<SX, SY, K, R, 1>(oy, [a]),
+                    _ => {}
+                }
+            }
+        }
+
+        /// The sums of `N` vectors in output rows `oy .. oy + R`: `load(j, dx, row)` gives
+        /// vector `j`'s inputs for kernel column `dx` from input row `row`, and the lanes that
+        /// add them. Each output's taps are added in row-major order, rows in the padding
+        /// skipped as tract skips them.
+        #[inline(always)]
+        unsafe fn sums<const SY: usize, const K: usize, const R: usize, const N: usize>(
+            &self,
+            oy: usize,
+            load: impl Fn(usize, usize, *const f32) -> (__m512, u16),
+        ) -> [[__m512; N]; R] {
+            let p = self.p;
+            let mut acc = [[_mm512_set1_ps(self.bias); N]; R];
+            for ir in 0..(R - 1) * SY + K {
+                let Some(iy) = p.row(oy, ir) else { continue };
+                let row = self.x.add(iy * p.w);
+                for dx in 0..K {
+                    for j in 0..N {
+                        let (xv, lanes) = load(j, dx, row);
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            // Output row `oy + r` reads this input row with kernel row `dy`.
+                            let Some(dy) = ir.checked_sub(r * SY).filter(|&dy| dy < K) else {
+                                continue;
+                            };
+                            let kv = _mm512_set1_ps(*self.k.get_unchecked(dy * K + dx));
+                            let a = &mut acc[j];
+                            *a = _mm512_mask_add_ps(*a, lanes, *a, _mm512_mul_ps(xv, kv));
+                        }
+                    }
+                }
+            }
+            acc
+        }
+
+        /// Clamps (with a ReLU) and stores the sums of `vectors` in rows `oy ..`, masked to
+        /// the row.
+        #[inline(always)]
+        unsafe fn store<const R: usize, const N: usize>(
+            &self,
+            oy: usize,
+            vectors: [usize; N],
+            acc: [[__m512; N]; R],
+        ) {
+            let zero = _mm512_setzero_ps();
+            let ow = self.p.ow;
+            for (r, acc) in acc.iter().enumerate() {
+                for (&v, a) in vectors.iter().zip(acc) {
+                    let value = if self.relu {
+                        _mm512_max_ps(*a, zero)
+                    } else {
+                        *a
+                    };
+                    let ox = 16 * v;
+                    let lanes = span(0, (ow - ox) as isize);
+                    _mm512_mask_storeu_ps(self.out.add((oy + r) * ow + ox), lanes, value);
+                }
+            }
+        }
+
+        /// Vectors `v0 .. v0 + N`, all of whose loads fall inside the input row.
+        #[inline(always)]
+        unsafe fn inner<
+            const SX: usize,
+            const SY: usize,
+            const K: usize,
+            const R: usize,
+            const N: usize,
+        >(
+            &self,
+            oy: usize,
+            v0: usize,
+        ) {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let left = self.p.window.before.1;
+            let acc = self.sums::<SY, K, R, N>(oy, |j, dx, row| {
+                let at = row.add(SX * 16 * (v0 + j) + dx - left);
+                let xv = if SX == 1 {
+                    _mm512_loadu_ps(at)
+                } else {
+                    let lo = _mm512_loadu_ps(at);
+                    _mm512_permutex2var_ps(lo, even, _mm512_loadu_ps(at.add(16)))
+                };
+                (xv, u16::MAX)
+            });
+            self.store(oy, std::array::from_fn(|j| v0 + j), acc);
+        }
+
+        /// `edges`: their lanes outside the input row neither load nor add.
+        #[inline(always)]
+        unsafe fn edge<
+            const SX: usize,
+            const SY: usize,
+            const K: usize,
+            const R: usize,
+            const N: usize,
+        >(
+            &self,
+            oy: usize,
+            edges: [&Edge; N],
+        ) {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let acc = self.sums::<SY, K, R, N>(oy, |j, dx, row| {
+                let (base, load, lanes) = edges[j].taps[dx];
+                // `wrapping_offset`: masked-off lanes may lie outside the plane.
+                let at = row.wrapping_offset(base);
+                let xv = if SX == 1 {
+                    _mm512_maskz_loadu_ps(load[0], at)
+                } else {
+                    let lo = _mm512_maskz_loadu_ps(load[0], at);
+                    let hi = _mm512_maskz_loadu_ps(load[1], at.wrapping_offset(16));
+                    _mm512_permutex2var_ps(lo, even, hi)
+                };
+                (xv, lanes)
+            });
+            self.store(oy, edges.map(|e| e.v), acc);
+        }
+    }
+}
+
+/// Replaces every f32 depthwise convolution of a decluttered `model` (one group per channel,
+/// 3x3 or 5x5 constant weights, constant bias, explicit or no padding, dilation 1, strides 1
+/// or 2) over a `[C, H, W]` or `[1, C, H, W]` input with [`Depthwise`],
+/// taking in a ReLU that follows it alone. Does nothing on CPUs without AVX-512.
+pub fn replace_depthwise(model: &mut TypedModel) -> TractResult<()> {
+    if !available() {
+        return Ok(());
+    }
+    for id in model.eval_order()? {
+        let Some((x, op)) = depthwise_at(model, id)? else {
+            continue;
+        };
+        let (last, relu) = past_relu(model, OutletId::new(id, 0))?;
+        let name = format!("{}.depthwise", model.node(id).name);
+        substitute(model, x, last, name, Depthwise { relu, ..op })?;
+    }
+    Ok(())
+}
+
+/// The input and the op (without its ReLU) when node `id` is such a convolution.
+fn depthwise_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, Depthwise)>> {
+    let node = model.node(id);
+    let Some(conv) = node.op_as::<Conv>() else {
+        return Ok(None);
+    };
+    let spec = &conv.pool_spec;
+    let (before, after) = match &spec.padding {
+        PaddingSpec::Explicit(b, a) if b.len() == 2 && a.len() == 2 => ((b[0], b[1]), (a[0], a[1])),
+        PaddingSpec::Valid => ((0, 0), (0, 0)),
+        _ => return Ok(None),
+    };
+    let strides = spec.strides();
+    // The kernel sizes and strides the AVX-512 loops unroll for; others stay tract's.
+    let unrolled = matches!(spec.kernel_shape.as_slice(), [3, 3] | [5, 5])
+        && strides.len() == 2
+        && strides.iter().all(|s| matches!(s, 1 | 2));
+    if !unrolled
+        || conv.group < 2
+        || conv.group != spec.input_channels
+        || conv.group != spec.output_channels
+        || conv.q_params.is_some()
+        || conv.kernel_fmt != KernelFormat::OIHW
+        || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+        || spec.dilations().iter().any(|&d| d != 1)
+        || node.inputs.len() != 3
+        || node.outputs.len() != 1
+    {
+        return Ok(None);
+    }
+    let window = Window {
+        kernel: (spec.kernel_shape[0], spec.kernel_shape[1]),
+        strides: (strides[0], strides[1]),
+        before,
+        after,
+    };
+    let fact = model.outlet_fact(node.inputs[0])?;
+    let Some(shape) = fact.shape.as_concrete() else {
+        return Ok(None);
+    };
+    let Some((c, _, _)) = planes(shape) else {
+        return Ok(None);
+    };
+    let (Some(w), Some(b)) = (
+        model.outlet_fact(node.inputs[1])?.konst.clone(),
+        model.outlet_fact(node.inputs[2])?.konst.clone(),
+    ) else {
+        return Ok(None);
+    };
+    let f32s = [fact.datum_type, w.datum_type(), b.datum_type()];
+    let (kh, kw) = window.kernel;
+    if f32s.iter().any(|&t| t != f32::datum_type())
+        || w.shape() != [c, 1, kh, kw]
+        || !(b.len() == c || b.len() == 1)
+    {
+        return Ok(None);
+    }
+    let b = f32_slice(&b, "depthwise bias")?;
+    let bias: Vec<f32> = (0..c)
+        .map(|o| b[if b.len() == 1 { 0 } else { o }])
+        .collect();
+    let op = Depthwise {
+        window,
+        weights: Tensor::from_shape(&[c, kh * kw], f32_slice(&w, "depthwise weights")?)?
+            .into_arc_tensor(),
+        bias: Tensor::from_shape(&[c], &bias)?.into_arc_tensor(),
+        relu: false,
+    };
+    // The op must give the shape tract's convolution declares.
+    let declared = model.outlet_fact(OutletId::new(id, 0))?.shape.as_concrete();
+    if op.output_shape(shape).as_deref() != declared {
+        return Ok(None);
+    }
+    Ok(Some((node.inputs[0], op)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 - 1000.0) / 700.0)
+            .collect()
+    }
+
+    /// The definition, in f64, over the taps inside the plane.
+    fn reference(
+        x: &[f32],
+        (h, w): (usize, usize),
+        win: &Window,
+        k: &[f32],
+        b: &[f32],
+    ) -> Vec<f64> {
+        let (oh, ow) = win.output(h, w).unwrap_or((0, 0));
+        let (kh, kw) = win.kernel;
+        let mut out = Vec::new();
+        for (ch, &bias) in b.iter().enumerate() {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = f64::from(bias);
+                    for dy in 0..kh {
+                        for dx in 0..kw {
+                            let iy = (oy * win.strides.0 + dy) as isize - win.before.0 as isize;
+                            let ix = (ox * win.strides.1 + dx) as isize - win.before.1 as isize;
+                            if (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix) {
+                                let v = x[ch * h * w + iy as usize * w + ix as usize];
+                                acc += f64::from(v) * f64::from(k[ch * kh * kw + dy * kw + dx]);
+                            }
+                        }
+                    }
+                    out.push(acc);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_window_matches_the_definition_and_the_portable_path() {
+        let windows = [
+            ((3, 3), (1, 1), (1, 1), (1, 1)),
+            ((3, 3), (2, 2), (1, 1), (1, 1)),
+            ((3, 3), (2, 2), (0, 0), (1, 1)),
+            ((3, 3), (1, 2), (0, 0), (0, 0)),
+            ((3, 3), (2, 1), (1, 0), (0, 2)),
+            ((5, 5), (1, 1), (2, 2), (2, 2)),
+            ((5, 5), (2, 2), (1, 1), (2, 2)),
+            ((1, 3), (1, 1), (0, 1), (0, 1)),
+        ];
+        // Widths around the 16-lane vector, heights down to one row.
+        for (kernel, strides, before, after) in windows {
+            let win = Window {
+                kernel,
+                strides,
+                before,
+                after,
+            };
+            for (h, w) in [(1, 1), (2, 3), (5, 16), (7, 17), (9, 33), (6, 40)] {
+                let Some((oh, ow)) = win.output(h, w) else {
+                    continue;
+                };
+                let c = 3;
+                let x = values(c * h * w, 1);
+                let k = values(c * kernel.0 * kernel.1, 2);
+                let b = values(c, 3);
+                for relu in [false, true] {
+                    let mut fast = vec![f32::NAN; c * oh * ow];
+                    assert!(convolve(&x, (h, w), &win, &k, &b, relu, &mut fast));
+                    let taps = kernel.0 * kernel.1;
+                    let plane = Plane {
+                        h,
+                        w,
+                        oh,
+                        ow,
+                        window: win,
+                    };
+                    let mut slow = vec![f32::NAN; c * oh * ow];
+                    for (ch, dst) in slow.chunks_exact_mut(oh * ow).enumerate() {
+                        let src = &x[ch * h * w..(ch + 1) * h * w];
+                        portable(
+                            src,
+                            &plane,
+                            &k[ch * taps..(ch + 1) * taps],
+                            b[ch],
+                            relu,
+                            dst,
+                        );
+                    }
+                    let want = reference(&x, (h, w), &win, &k, &b);
+                    let what = format!("{win:?} over {h}x{w}");
+                    for (j, (f, s)) in fast.iter().zip(&slow).enumerate() {
+                        assert_eq!(f.to_bits(), s.to_bits(), "{what} #{j}");
+                        let want = if relu { want[j].max(0.0) } else { want[j] };
+                        let err = (f64::from(*f) - want).abs();
+                        assert!(err < 1e-4, "{what} #{j}: off by {err}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_thread_pool_splits_the_channels_without_changing_a_bit() {
+        use tract_linalg::multithread::{multithread_tract_scope, Executor};
+        let pool = Executor::multithread(3);
+        let win = Window {
+            kernel: (3, 3),
+            strides: (2, 2),
+            before: (1, 1),
+            after: (1, 1),
+        };
+        let (c, h, w) = (97, 128, 160);
+        let (oh, ow) = (64, 80);
+        assert!(c * oh * ow * 9 >= MIN_SPLIT);
+        let x = values(c * h * w, 4);
+        let k = values(c * 9, 5);
+        let b = values(c, 6);
+        let mut one = vec![f32::NAN; c * oh * ow];
+        assert!(convolve(&x, (h, w), &win, &k, &b, true, &mut one));
+        let mut many = vec![f32::NAN; c * oh * ow];
+        let split =
+            multithread_tract_scope(pool, || convolve(&x, (h, w), &win, &k, &b, true, &mut many));
+        assert!(split);
+        assert!(one
+            .iter()
+            .zip(&many)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn sizes_that_do_not_agree_write_nothing() {
+        let win = Window {
+            kernel: (3, 3),
+            strides: (1, 1),
+            before: (1, 1),
+            after: (1, 1),
+        };
+        let mut out = vec![7.0f32; 2 * 16];
+        // 2 channels of 4x4 need 32 input values.
+        assert!(!convolve(
+            &[1.0; 31],
+            (4, 4),
+            &win,
+            &[1.0; 18],
+            &[0.0; 2],
+            false,
+            &mut out
+        ));
+        assert!(out.iter().all(|v| *v == 7.0));
+        // A horizontal stride of 3 (4x2 outputs per channel) is not taken.
+        let strided = Window {
+            strides: (1, 3),
+            ..win
+        };
+        let mut out = vec![7.0f32; 2 * 8];
+        assert!(!convolve(
+            &[1.0; 32],
+            (4, 4),
+            &strided,
+            &[1.0; 18],
+            &[0.0; 2],
+            false,
+            &mut out
+        ));
+        assert!(out.iter().all(|v| *v == 7.0));
+    }
+}
