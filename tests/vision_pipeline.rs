@@ -241,7 +241,15 @@ fn portrait_images_run_through_the_transposed_detector_with_the_same_result() {
             .is_some()
     );
     let spec = DetectorSpec::default();
-    let transposed = Detector::new("centerface", &bytes, spec.clone()).expect("detector");
+    let transposed = Detector::new(
+        "centerface",
+        &bytes,
+        DetectorSpec {
+            transpose_portrait: true,
+            ..spec.clone()
+        },
+    )
+    .expect("detector");
     let direct = Detector::new(
         "centerface",
         &bytes,

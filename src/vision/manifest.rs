@@ -188,7 +188,7 @@ impl ModelEntry {
             fallback: self.fallback_input.map(|[w, h]| (w, h)),
             layout: self.layout,
             norm: self.norm(),
-            transpose_portrait: true,
+            transpose_portrait: super::detect::transpose_pays(),
         }
     }
 
