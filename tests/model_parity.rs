@@ -206,6 +206,9 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
         ("centerface.onnx", "Depthwise", 17),
         ("human-facemesh.onnx", "Depthwise", 24),
         ("faceapi-recognition.onnx", "Depthwise", 0),
+        ("centerface.onnx", "StridedConv", 0),
+        ("human-facemesh.onnx", "StridedConv", 1),
+        ("faceapi-recognition.onnx", "StridedConv", 1),
     ] {
         let expected = if direct { convs } else { 0 };
         assert_eq!(count_ops(model, op), expected, "{model} {op}");

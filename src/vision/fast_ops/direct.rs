@@ -201,7 +201,10 @@ mod avx512 {
         match *ops.g.taps {
             [a] => strips(ops, [a], channels, out),
             [a, b, c, d, e, f, h, i, j] => strips(ops, [a, b, c, d, e, f, h, i, j], channels, out),
-            _ => super::portable(ops, out),
+            ref taps => match <[usize; 49]>::try_from(taps) {
+                Ok(taps) => strips(ops, taps, channels, out),
+                Err(_) => super::portable(ops, out),
+            },
         }
     }
 
@@ -398,19 +401,21 @@ mod tests {
             .collect()
     }
 
-    /// `(geometry taps, plane, positions)` for a 1x1 over `hw` and a 3x3 over a padded
-    /// `(h + 2) x (w + 2)` plane.
+    /// `(geometry taps, plane, positions)` for a 1x1 over `hw`, and a 3x3 and a 7x7 over a
+    /// padded `(h + 2r) x (w + 2r)` plane.
     fn shapes() -> Vec<(Vec<usize>, usize, usize)> {
         let mut v = Vec::new();
         for hw in [1, 15, 16, 17, 33, 80, 100, 1041] {
             v.push((vec![0], hw, hw));
         }
         for (h, w) in [(1, 1), (3, 5), (8, 8), (9, 30), (17, 17)] {
-            let wp = w + 2;
-            let taps = (0..3)
-                .flat_map(|dy| (0..3).map(move |dx| dy * wp + dx))
-                .collect();
-            v.push((taps, (h + 2) * wp, (h - 1) * wp + w));
+            for side in [3, 7] {
+                let wp = w + side - 1;
+                let taps = (0..side)
+                    .flat_map(|dy| (0..side).map(move |dx| dy * wp + dx))
+                    .collect();
+                v.push((taps, (h + side - 1) * wp, (h - 1) * wp + w));
+            }
         }
         v
     }
@@ -418,7 +423,7 @@ mod tests {
     #[test]
     fn every_strip_and_tile_width_matches_the_definition_and_the_portable_path() {
         // Position counts around the 32-wide strip and its 16-lane halves, channel counts
-        // that leave 12-, 4- and 1-wide tiles, one and nine taps.
+        // that leave 12-, 4- and 1-wide tiles, one, nine and 49 taps.
         for (taps, plane, positions) in shapes() {
             for (k, co) in [(3, 1), (5, 7), (8, 12), (16, 13), (24, 29)] {
                 let g = Geometry {

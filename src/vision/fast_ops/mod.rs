@@ -25,6 +25,7 @@ mod every_other;
 mod max_pool;
 mod pointwise;
 mod prelu;
+mod strided;
 
 pub use conv3x3::Conv3x3;
 pub use depthwise::Depthwise;
@@ -32,6 +33,7 @@ pub use every_other::EveryOther;
 pub use max_pool::PlaneMaxPool;
 pub use pointwise::Pointwise;
 pub use prelu::ChannelPRelu;
+pub use strided::StridedConv;
 
 use tract_onnx::prelude::*;
 
@@ -44,6 +46,7 @@ pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     prelu::fuse_prelus(model)?;
     pointwise::replace_pointwise(model)?;
     conv3x3::replace_conv3x3(model)?;
+    strided::replace_strided(model)?;
     depthwise::replace_depthwise(model)
 }
 
