@@ -327,38 +327,49 @@ mod avx512 {
         /// Output channels `c0 .. c0 + C` of the strip.
         #[inline(always)]
         unsafe fn tile<const C: usize>(&self, c0: usize) {
-            let [lo, hi] = self.masks;
-            let mut acc = [[_mm512_setzero_ps(); 2]; C];
+            // A strip of at most 16 positions (the last one of a plane such as 8x10) needs only
+            // its first register: the second would be multiplied for nothing.
+            if self.masks[1] == 0 {
+                self.registers::<C, 1>(c0)
+            } else {
+                self.registers::<C, 2>(c0)
+            }
+        }
+
+        /// [`Self::tile`] with `R` registers of 16 positions per output channel.
+        #[inline(always)]
+        unsafe fn registers<const C: usize, const R: usize>(&self, c0: usize) {
+            let mut acc = [[_mm512_setzero_ps(); R]; C];
             for i in 0..self.k {
                 let row = self.x.add(i * self.plane);
                 for (t, &off) in self.taps.iter().enumerate() {
                     // `wrapping_add`: at the end of the input the second register's lanes are all
                     // masked off, and its address may lie past the slice.
-                    let x0 = _mm512_maskz_loadu_ps(lo, row.wrapping_add(off));
-                    let x1 = _mm512_maskz_loadu_ps(hi, row.wrapping_add(off + 16));
+                    let x: [__m512; R] = std::array::from_fn(|r| {
+                        _mm512_maskz_loadu_ps(self.masks[r], row.wrapping_add(off + 16 * r))
+                    });
                     let w = self.weights.add((i * T + t) * self.co + c0);
                     for (c, a) in acc.iter_mut().enumerate() {
                         let wv = _mm512_set1_ps(*w.add(c));
-                        a[0] = _mm512_fmadd_ps(x0, wv, a[0]);
-                        a[1] = _mm512_fmadd_ps(x1, wv, a[1]);
+                        for (a, x) in a.iter_mut().zip(&x) {
+                            *a = _mm512_fmadd_ps(*x, wv, *a);
+                        }
                     }
                 }
             }
             let zero = _mm512_setzero_ps();
             for (c, a) in acc.iter().enumerate() {
-                let [mut v0, mut v1] = *a;
-                if let Some(b) = self.bias {
-                    let b = _mm512_set1_ps(*b.add(c0 + c));
-                    v0 = _mm512_add_ps(v0, b);
-                    v1 = _mm512_add_ps(v1, b);
-                }
-                if self.relu {
-                    v0 = _mm512_max_ps(v0, zero);
-                    v1 = _mm512_max_ps(v1, zero);
-                }
                 let o = self.out.add((c0 + c - self.first) * self.out_stride);
-                _mm512_mask_storeu_ps(o, lo, v0);
-                _mm512_mask_storeu_ps(o.wrapping_add(16), hi, v1);
+                for (r, &v) in a.iter().enumerate() {
+                    let mut v = v;
+                    if let Some(b) = self.bias {
+                        v = _mm512_add_ps(v, _mm512_set1_ps(*b.add(c0 + c)));
+                    }
+                    if self.relu {
+                        v = _mm512_max_ps(v, zero);
+                    }
+                    _mm512_mask_storeu_ps(o.wrapping_add(16 * r), self.masks[r], v);
+                }
             }
         }
     }
