@@ -142,6 +142,20 @@ fn sample(
     layout: Layout,
     norm: &Normalize,
 ) -> Vec<f32> {
+    sample_with(img, inv, shrink, (width, height), layout, norm, true)
+}
+
+/// [`sample`], with or without the vectorised path (`vectorise`), which must give the same
+/// values.
+fn sample_with(
+    img: &RgbImage,
+    inv: &Affine,
+    shrink: f32,
+    (width, height): (usize, usize),
+    layout: Layout,
+    norm: &Normalize,
+    vectorise: bool,
+) -> Vec<f32> {
     let mut out = padded_tensor(width, height, layout, norm);
     let n = if shrink > 1.5 {
         (shrink.ceil() as usize).min(8)
@@ -161,26 +175,221 @@ fn sample(
         })
         .collect();
     let mut row = vec![[0.0f32; 3]; width];
+    let pixel = |u: usize, vf: f32| {
+        let uf = u as f32;
+        let (x, y) = (a * uf + b * vf + c, d * uf + e * vf + f);
+        let mut acc = [0.0f32; 3];
+        for &[dx, dy] in &subs {
+            let s = bilinear(img, x + dx, y + dy);
+            acc[0] += s[0];
+            acc[1] += s[1];
+            acc[2] += s[2];
+        }
+        if n > 1 {
+            acc.iter_mut().for_each(|v| *v *= weight);
+        }
+        acc
+    };
     for v in 0..height {
         let vf = v as f32;
-        for (u, px) in row.iter_mut().enumerate() {
-            let uf = u as f32;
-            let (x, y) = (a * uf + b * vf + c, d * uf + e * vf + f);
-            let mut acc = [0.0f32; 3];
-            for &[dx, dy] in &subs {
-                let s = bilinear(img, x + dx, y + dy);
-                acc[0] += s[0];
-                acc[1] += s[1];
-                acc[2] += s[2];
-            }
-            if n > 1 {
-                acc.iter_mut().for_each(|v| *v *= weight);
-            }
-            *px = acc;
+        let done = if vectorise {
+            vectorised_row(img, &inv.0, &subs, weight, vf, &mut row, &pixel)
+        } else {
+            0
+        };
+        for (i, px) in row[done..].iter_mut().enumerate() {
+            *px = pixel(done + i, vf);
         }
         put_row(&mut out, layout, norm, width, height, v, &row);
     }
     out
+}
+
+/// Fills the first pixels of `row` (chip row `vf`) 16 at a time where the CPU has AVX-512,
+/// through `pixel` where a run leaves the image; returns how many it filled.
+#[cfg(target_arch = "x86_64")]
+fn vectorised_row(
+    img: &RgbImage,
+    inv: &[f32; 6],
+    subs: &[[f32; 2]],
+    weight: f32,
+    vf: f32,
+    row: &mut [[f32; 3]],
+    pixel: &dyn Fn(usize, f32) -> [f32; 3],
+) -> usize {
+    if !avx512::available(img) {
+        return 0;
+    }
+    let mut u = 0;
+    while u + 16 <= row.len() {
+        let run = &mut row[u..u + 16];
+        // SAFETY: `available` holds for `img`, and `run` holds 16 pixels.
+        if !unsafe { avx512::pixels(img, inv, subs, weight, u, vf, run) } {
+            for (i, px) in run.iter_mut().enumerate() {
+                *px = pixel(u + i, vf);
+            }
+        }
+        u += 16;
+    }
+    u
+}
+
+/// Elsewhere every pixel goes through `pixel`.
+#[cfg(not(target_arch = "x86_64"))]
+fn vectorised_row(
+    _img: &RgbImage,
+    _inv: &[f32; 6],
+    _subs: &[[f32; 2]],
+    _weight: f32,
+    _vf: f32,
+    _row: &mut [[f32; 3]],
+    _pixel: &dyn Fn(usize, f32) -> [f32; 3],
+) -> usize {
+    0
+}
+
+/// [`sample`] 16 chip pixels at a time with gathers, for runs whose every bilinear tap lies
+/// inside the image (the rest go through [`bilinear`]). The arithmetic is [`bilinear`]'s fast
+/// path and [`sample`]'s, operation for operation, so the values are the same bits: the scalar
+/// loop spent 26 ns per pixel on a FaceMesh crop, 60% of it.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use image::RgbImage;
+
+    /// Whether the gathers may be used on `img`: AVX-512F, and byte offsets within `i32`.
+    pub(super) fn available(img: &RgbImage) -> bool {
+        std::arch::is_x86_feature_detected!("avx512f") && img.as_raw().len() < i32::MAX as usize
+    }
+
+    /// Chip pixels `u0 .. u0 + 16` of the row at `vf` into `out`; false (with `out` unspecified)
+    /// when some tap is not inside the image.
+    ///
+    /// # Safety
+    /// [`available`] must hold for `img`; `out` holds 16 pixels.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn pixels(
+        img: &RgbImage,
+        inv: &[f32; 6],
+        subs: &[[f32; 2]],
+        weight: f32,
+        u0: usize,
+        vf: f32,
+        out: &mut [[f32; 3]],
+    ) -> bool {
+        let [a, b, c, d, e, f] = [0, 1, 2, 3, 4, 5].map(|i| _mm512_set1_ps(inv[i]));
+        let uf = _mm512_add_ps(
+            _mm512_set1_ps(u0 as f32),
+            _mm512_setr_ps(
+                0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0,
+                15.0,
+            ),
+        );
+        let vf = _mm512_set1_ps(vf);
+        // `a * uf + b * vf + c`, evaluated left to right as in `sample`.
+        let x = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(a, uf), _mm512_mul_ps(b, vf)), c);
+        let y = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(d, uf), _mm512_mul_ps(e, vf)), f);
+        let mut acc = [_mm512_setzero_ps(); 3];
+        for &[dx, dy] in subs {
+            let Some(s) = tap(
+                img,
+                _mm512_add_ps(x, _mm512_set1_ps(dx)),
+                _mm512_add_ps(y, _mm512_set1_ps(dy)),
+            ) else {
+                return false;
+            };
+            for (acc, s) in acc.iter_mut().zip(s) {
+                *acc = _mm512_add_ps(*acc, s);
+            }
+        }
+        if subs.len() > 1 {
+            let w = _mm512_set1_ps(weight);
+            acc = acc.map(|v| _mm512_mul_ps(v, w));
+        }
+        let mut lanes = [[0.0f32; 16]; 3];
+        for (l, v) in lanes.iter_mut().zip(acc) {
+            _mm512_storeu_ps(l.as_mut_ptr(), v);
+        }
+        for (i, px) in out.iter_mut().enumerate().take(16) {
+            *px = [lanes[0][i], lanes[1][i], lanes[2][i]];
+        }
+        true
+    }
+
+    /// [`super::bilinear`] at 16 points, when all four taps of every point are inside `img`.
+    #[inline(always)]
+    unsafe fn tap(img: &RgbImage, x: __m512, y: __m512) -> Option<[__m512; 3]> {
+        let (w, h) = (img.width() as i32, img.height() as i32);
+        let one = _mm512_set1_ps(1.0);
+        // Truncating `v + 1` floors `v` for `v > -1`, as in `bilinear`.
+        let x0 = _mm512_sub_epi32(
+            _mm512_cvttps_epi32(_mm512_add_ps(x, one)),
+            _mm512_set1_epi32(1),
+        );
+        let y0 = _mm512_sub_epi32(
+            _mm512_cvttps_epi32(_mm512_add_ps(y, one)),
+            _mm512_set1_epi32(1),
+        );
+        let minus_one = _mm512_set1_ps(-1.0);
+        let inside = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, minus_one)
+            & _mm512_cmp_ps_mask::<_CMP_GT_OQ>(y, minus_one)
+            & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_set1_ps(w as f32))
+            & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(y, _mm512_set1_ps(h as f32))
+            & _mm512_cmpge_epi32_mask(x0, _mm512_setzero_si512())
+            & _mm512_cmpge_epi32_mask(y0, _mm512_setzero_si512())
+            & _mm512_cmplt_epi32_mask(x0, _mm512_set1_epi32(w - 1))
+            & _mm512_cmplt_epi32_mask(y0, _mm512_set1_epi32(h - 1));
+        if inside != u16::MAX {
+            return None;
+        }
+        let fx = _mm512_sub_ps(x, _mm512_cvtepi32_ps(x0));
+        let fy = _mm512_sub_ps(y, _mm512_cvtepi32_ps(y0));
+        let (gx, gy) = (_mm512_sub_ps(one, fx), _mm512_sub_ps(one, fy));
+        let weights = [
+            _mm512_mul_ps(gx, gy),
+            _mm512_mul_ps(fx, gy),
+            _mm512_mul_ps(gx, fy),
+            _mm512_mul_ps(fx, fy),
+        ];
+        // Byte offsets of the top-left tap; the right taps are read from one byte before them
+        // (and shifted) so that no 4-byte read passes the pixel's last byte.
+        let three = _mm512_set1_epi32(3);
+        let p = _mm512_mullo_epi32(
+            _mm512_add_epi32(_mm512_mullo_epi32(y0, _mm512_set1_epi32(w)), x0),
+            three,
+        );
+        let q = _mm512_add_epi32(p, _mm512_set1_epi32(3 * w));
+        let base = img.as_raw().as_ptr();
+        let two = _mm512_set1_epi32(2);
+        let words = [
+            _mm512_i32gather_epi32::<1>(p, base as *const i32),
+            _mm512_srli_epi32::<8>(_mm512_i32gather_epi32::<1>(
+                _mm512_add_epi32(p, two),
+                base as *const i32,
+            )),
+            _mm512_i32gather_epi32::<1>(q, base as *const i32),
+            _mm512_srli_epi32::<8>(_mm512_i32gather_epi32::<1>(
+                _mm512_add_epi32(q, two),
+                base as *const i32,
+            )),
+        ];
+        let byte = _mm512_set1_epi32(0xff);
+        let channel = |word: __m512i, c: u32| {
+            let shifted = _mm512_srlv_epi32(word, _mm512_set1_epi32(8 * c as i32));
+            _mm512_cvtepi32_ps(_mm512_and_si512(shifted, byte))
+        };
+        let mut out = [_mm512_setzero_ps(); 3];
+        for (c, o) in out.iter_mut().enumerate() {
+            // `w00 * tl + w01 * tr + w10 * bl + w11 * br`, left to right.
+            let mut sum = _mm512_mul_ps(weights[0], channel(words[0], c as u32));
+            for k in 1..4 {
+                sum = _mm512_add_ps(sum, _mm512_mul_ps(weights[k], channel(words[k], c as u32)));
+            }
+            *o = sum;
+        }
+        Some(out)
+    }
 }
 
 /// `outer ∘ inner` for maps stored as `[a, b, c, d, e, f]`.
@@ -419,6 +628,49 @@ mod tests {
             }
         }
         assert_eq!(points, 65 * 85);
+    }
+
+    #[test]
+    fn the_vectorised_sampler_gives_the_scalar_bits() {
+        let img = RgbImage::from_fn(301, 203, |x, y| {
+            let v = x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503);
+            image::Rgb([(v >> 3) as u8, (v >> 11) as u8, (v >> 19) as u8])
+        });
+        let norm = Normalize::RAW_RGB;
+        // Rotated and scaled maps: inside the image, across its borders, and shrinks that
+        // take one bilinear sample per pixel and 2 x 2 or 3 x 3 of them.
+        for (angle, scale, centre) in [
+            (0.0f32, 1.0f32, [150.0f32, 100.0f32]),
+            (0.3, 0.8, [150.0, 100.0]),
+            (-0.7, 0.55, [60.0, 40.0]),
+            (1.2, 0.4, [290.0, 190.0]),
+            (0.1, 1.9, [10.0, 150.0]),
+        ] {
+            let to_chip = Affine::rotate_scale(centre, angle, scale, [40.0, 40.0]);
+            let inv = to_chip.inverse().expect("invertible");
+            // The first map keeps row 40's first 16 pixels inside: the gathers take them.
+            #[cfg(target_arch = "x86_64")]
+            if angle == 0.0 && avx512::available(&img) {
+                let mut run = [[0.0f32; 3]; 16];
+                // SAFETY: `available` holds and `run` holds 16 pixels.
+                let taken =
+                    unsafe { avx512::pixels(&img, &inv.0, &[[0.0, 0.0]], 1.0, 0, 40.0, &mut run) };
+                assert!(taken);
+            }
+            let shrink = 1.0 / scale;
+            for (w, h) in [(80, 80), (37, 21)] {
+                for layout in [Layout::Nhwc, Layout::Nchw] {
+                    let fast = sample_with(&img, &inv, shrink, (w, h), layout, &norm, true);
+                    let slow = sample_with(&img, &inv, shrink, (w, h), layout, &norm, false);
+                    let same = fast
+                        .iter()
+                        .zip(&slow)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "angle {angle} scale {scale} at {centre:?}, {w}x{h}");
+                    assert!(slow.iter().any(|v| *v != 0.0));
+                }
+            }
+        }
     }
 
     #[test]
