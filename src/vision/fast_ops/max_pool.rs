@@ -71,15 +71,66 @@ impl PlaneMaxPool {
 /// `row[ox]` = maximum of `line` over the columns of window `ox` (width `K`, stride `sw`,
 /// `pw` columns of padding before), with the window's width known to the compiler.
 fn across<const K: usize>(line: &[f32], sw: usize, pw: usize, row: &mut [f32]) {
-    for (ox, out) in row.iter_mut().enumerate() {
+    let one = |ox: usize| {
         let window = (ox * sw)
             .checked_sub(pw)
             .and_then(|x| line.get(x..x + K))
             .and_then(|s| <&[f32; K]>::try_from(s).ok());
-        *out = match window {
+        match window {
             Some(win) => win.iter().fold(f32::NEG_INFINITY, |m, &v| larger(m, v)),
             None => clipped_max(line, ox * sw, K, pw),
+        }
+    };
+    #[cfg(target_arch = "x86_64")]
+    let vectorised = sw == 2 && K <= 3 && std::arch::is_x86_feature_detected!("avx512f");
+    let mut ox = 0;
+    while ox < row.len() {
+        // 16 outputs at once where their windows, and the 34 values loaded for them, lie
+        // inside the line.
+        #[cfg(target_arch = "x86_64")]
+        if vectorised && ox + 16 <= row.len() {
+            if let Some(start) = (2 * ox).checked_sub(pw).filter(|s| s + 34 <= line.len()) {
+                // SAFETY: AVX-512F is available; `line[start..start + 34]` and
+                // `row[ox..ox + 16]` are in bounds.
+                unsafe { avx512::stride_two::<K>(&line[start..start + 34], &mut row[ox..ox + 16]) };
+                ox += 16;
+                continue;
+            }
+        }
+        row[ox] = one(ox);
+        ox += 1;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// 16 outputs of a stride-2 window of width `K` (at most 3) over `line`, which starts at
+    /// the first window and holds 34 values: the same maxima, folded in the same order, as
+    /// [`super::larger`] from minus infinity.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `line` holds 34 values and `row` 16.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn stride_two<const K: usize>(line: &[f32], row: &mut [f32]) {
+        let p = line.as_ptr();
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+        // Column `j` of every window: lanes `j, j + 2, ...` of the values from `p`.
+        let column = |j: usize| match j {
+            0 => _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p.add(16))),
+            1 => _mm512_permutex2var_ps(_mm512_loadu_ps(p), odd, _mm512_loadu_ps(p.add(16))),
+            _ => {
+                _mm512_permutex2var_ps(_mm512_loadu_ps(p.add(2)), even, _mm512_loadu_ps(p.add(18)))
+            }
         };
+        let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
+        for j in 0..K {
+            // `larger(m, v)` is `v > m ? v : m`, which `max_ps(v, m)` computes lane by lane.
+            m = _mm512_max_ps(column(j), m);
+        }
+        _mm512_storeu_ps(row.as_mut_ptr(), m);
     }
 }
 
@@ -261,14 +312,21 @@ mod tests {
 
     #[test]
     fn matches_the_definition_with_and_without_padding() {
-        // A pseudo-random plane with negative values, so padding mistaken for zeros shows.
-        let (h, w) = (7, 9);
+        // Pseudo-random planes with negative values, so padding mistaken for zeros shows; the
+        // wide ones take the vectorised stride-2 rows.
+        for (h, w) in [(7, 9), (5, 75), (4, 72)] {
+            check_plane(h, w);
+        }
+    }
+
+    fn check_plane(h: usize, w: usize) {
         let src: Vec<f32> = (0..h * w)
             .map(|i| ((i * 7919 % 103) as f32) - 60.0)
             .collect();
         for (kernel, stride, pad) in [
             ([2, 2], [2, 2], [0, 0]),
             ([3, 3], [2, 2], [0, 0]),
+            ([3, 3], [2, 2], [1, 1]),
             ([3, 3], [1, 1], [1, 1]),
             ([3, 2], [2, 1], [1, 0]),
             ([2, 3], [1, 3], [0, 2]),
