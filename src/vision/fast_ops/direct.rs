@@ -281,6 +281,11 @@ mod avx512 {
                 run(c0, Strip::<T>::tile::<TILE>);
                 c0 += TILE;
             }
+            // Two leftover tiles of 4 would each keep only 8 accumulators busy.
+            while c0 + 8 <= end {
+                run(c0, Strip::<T>::tile::<8>);
+                c0 += 8;
+            }
             while c0 + 4 <= end {
                 run(c0, Strip::<T>::tile::<4>);
                 c0 += 4;
@@ -434,9 +439,17 @@ mod tests {
     #[test]
     fn every_strip_and_tile_width_matches_the_definition_and_the_portable_path() {
         // Position counts around the 32-wide strip and its 16-lane halves, channel counts
-        // that leave 12-, 4- and 1-wide tiles, one, nine and 49 taps.
+        // that leave 12-, 8-, 4- and 1-wide tiles, one, nine and 49 taps.
         for (taps, plane, positions) in shapes() {
-            for (k, co) in [(3, 1), (5, 7), (8, 12), (16, 13), (24, 29)] {
+            for (k, co) in [
+                (3, 1),
+                (5, 7),
+                (8, 12),
+                (16, 13),
+                (6, 21),
+                (24, 29),
+                (4, 32),
+            ] {
                 let g = Geometry {
                     plane,
                     taps: &taps,
