@@ -120,7 +120,7 @@ impl Parsed {
     }
 
     /// Pins input 0 to `shape` (f32) and optimises into a runnable plan: tract's declutter, our
-    /// [`unstride_depthwise`] and [`replace_slow_ops`] rewrites, then tract's codegen.
+    /// [`replace_slow_ops`] and [`unstride_depthwise`] rewrites, then tract's codegen.
     pub fn plan(&self, shape: &[usize]) -> Result<Plan, VisionError> {
         self.plan_with(shape, true)
     }

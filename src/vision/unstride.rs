@@ -10,7 +10,9 @@
 //!
 //! It runs between tract's declutter and codegen passes: declutter would fold the downsample
 //! back into the convolution's stride, while codegen first turns the convolution into tract's
-//! depthwise operator, which the downsample is never folded into.
+//! depthwise operator, which the downsample is never folded into. It runs after
+//! `fast_ops::replace_slow_ops`: where that made the direct depthwise op (AVX-512), which
+//! strides itself, no depthwise convolution is left for this rewrite.
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, PaddingSpec};

@@ -9,10 +9,11 @@
 //! maxima, which do not depend on order. Outputs are bit-identical; `tests/model_parity.rs`
 //! checks this on every shipped model.
 //!
-//! On CPUs with AVX-512, 1x1 convolutions ([`Pointwise`]) and wide 3x3 stride-1 convolutions
-//! ([`Conv3x3`]) also leave tract's packed matrix kernels for a direct kernel (`direct.rs`)
-//! that reads the NCHW planes as they are, with tract's arithmetic, so these outputs are the
-//! same bits too.
+//! On CPUs with AVX-512, 1x1 convolutions ([`Pointwise`]), wide 3x3 stride-1 convolutions
+//! ([`Conv3x3`]) and wide stride-2 ones ([`StridedConv`]) also leave tract's packed matrix
+//! kernels for a direct kernel (`direct.rs`) that reads the NCHW planes as they are, and
+//! depthwise convolutions leave tract's depthwise operator for [`Depthwise`], each with
+//! tract's arithmetic, so these outputs are the same bits too.
 //!
 //! [`replace_slow_ops`] runs between tract's declutter and codegen passes, like
 //! [`super::unstride`]: after declutter the patterns have their canonical form, and codegen
@@ -37,9 +38,9 @@ pub use strided::StridedConv;
 
 use tract_onnx::prelude::*;
 
-/// Replaces every max pooling, every decomposed PReLU and (with AVX-512) every 1x1 and wide 3x3
-/// convolution of a decluttered `model` that the direct ops cover; anything else is left to
-/// tract. `tests/model_parity.rs` pins the resulting op counts of the shipped models, so a tract
+/// Replaces every max pooling, every decomposed PReLU and (with AVX-512) every 1x1, wide 3x3,
+/// wide stride-2 and depthwise convolution of a decluttered `model` that the direct ops cover;
+/// anything else is left to tract. `tests/model_parity.rs` pins the resulting op counts of the shipped models, so a tract
 /// upgrade that changes the decluttered patterns cannot silently undo the speed-up.
 pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     max_pool::replace_max_pools(model)?;
@@ -50,8 +51,8 @@ pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     depthwise::replace_depthwise(model)
 }
 
-/// Whether this CPU gets [`Pointwise`] and [`Conv3x3`] (AVX-512F): where it does not, those
-/// convolutions stay tract's.
+/// Whether this CPU gets the AVX-512 convolutions ([`Pointwise`], [`Conv3x3`],
+/// [`StridedConv`], [`Depthwise`]): where it does not, those convolutions stay tract's.
 pub fn direct_convolutions_available() -> bool {
     direct::available()
 }
