@@ -10,11 +10,13 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::direct::{available, convolve, Geometry};
-use super::{f32_output, f32_slice, past_relu, substitute};
+use super::{
+    constant_weights, f32_output, f32_slice, padding, past_relu, planes, substitute, tap_major,
+};
 
 /// `out[o, y, x] = relu?(bias[o] + sum_{i, dy, dx} w[o, i, dy, dx] * xpad[i, y + dy, x + dx])`
 /// for an f32 `[I, H, W]` or `[1, I, H, W]` input, `xpad` being the input with a one-pixel
@@ -33,14 +35,6 @@ impl Conv3x3 {
     fn channels(&self) -> (usize, usize) {
         let s = self.weights.shape();
         (s[0] / 9, s[1])
-    }
-}
-
-/// `(I, H, W)` of an `[I, H, W]` or `[1, I, H, W]` shape.
-fn planes(shape: &[usize]) -> Option<(usize, usize, usize)> {
-    match *shape {
-        [i, h, w] | [1, i, h, w] => Some((i, h, w)),
-        _ => None,
     }
 }
 
@@ -165,7 +159,7 @@ fn conv3x3_at(model: &TypedModel, id: usize) -> TractResult<Option<Conv3x3Parts>
     };
     let spec = &conv.pool_spec;
     let unit = |v: &[usize]| v.iter().all(|&d| d == 1);
-    let padding_one = matches!(&spec.padding, PaddingSpec::Explicit(b, a) if unit(b) && unit(a));
+    let padding_one = padding(&spec.padding) == Some(((1, 1), (1, 1)));
     if conv.group != 1
         || conv.q_params.is_some()
         || conv.kernel_fmt != KernelFormat::OIHW
@@ -185,35 +179,12 @@ fn conv3x3_at(model: &TypedModel, id: usize) -> TractResult<Option<Conv3x3Parts>
     if width < MIN_WIDTH {
         return Ok(None);
     }
-    let (Some(w), Some(b)) = (
-        model.outlet_fact(node.inputs[1])?.konst.clone(),
-        model.outlet_fact(node.inputs[2])?.konst.clone(),
-    ) else {
+    let Some((w, bias)) = constant_weights(model, node)? else {
         return Ok(None);
     };
-    let f32s = [fact.datum_type, w.datum_type(), b.datum_type()];
-    if f32s.iter().any(|&t| t != f32::datum_type()) || w.rank() != 4 {
+    if w.shape()[1..] != [i, 3, 3] {
         return Ok(None);
     }
-    let (co, k) = (w.shape()[0], w.shape()[1]);
-    if k != i || w.shape()[2..] != [3, 3] || !(b.len() == co || b.len() == 1) {
-        return Ok(None);
-    }
-    let w = f32_slice(&w, "3x3 weights")?;
-    let mut t = vec![0.0f32; k * 9 * co];
-    for o in 0..co {
-        for r in 0..k * 9 {
-            t[r * co + o] = w[o * k * 9 + r];
-        }
-    }
-    let b = f32_slice(&b, "3x3 bias")?;
-    let bias: Vec<f32> = (0..co)
-        .map(|o| b[if b.len() == 1 { 0 } else { o }])
-        .collect();
-    let bias = Tensor::from_shape(&[co], &bias)?;
-    Ok(Some((
-        node.inputs[0],
-        Tensor::from_shape(&[k * 9, co], &t)?,
-        bias,
-    )))
+    let bias = Tensor::from_shape(&[bias.len()], &bias)?;
+    Ok(Some((node.inputs[0], tap_major(&w)?, bias)))
 }

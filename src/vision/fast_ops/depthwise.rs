@@ -19,11 +19,11 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::direct::available;
-use super::{f32_slice, past_relu, substitute};
+use super::{constant_weights, f32_slice, padding, past_relu, planes, substitute};
 
 /// The filter window of a depthwise convolution: its size, its strides, and the padding before
 /// and after the input plane.
@@ -66,14 +66,6 @@ pub struct Depthwise {
     pub bias: Arc<Tensor>,
     /// Whether a ReLU follows.
     pub relu: bool,
-}
-
-/// `(C, H, W)` of an `[C, H, W]` or `[1, C, H, W]` shape.
-fn planes(shape: &[usize]) -> Option<(usize, usize, usize)> {
-    match *shape {
-        [c, h, w] | [1, c, h, w] => Some((c, h, w)),
-        _ => None,
-    }
 }
 
 impl Depthwise {
@@ -577,10 +569,8 @@ fn depthwise_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, 
         return Ok(None);
     };
     let spec = &conv.pool_spec;
-    let (before, after) = match &spec.padding {
-        PaddingSpec::Explicit(b, a) if b.len() == 2 && a.len() == 2 => ((b[0], b[1]), (a[0], a[1])),
-        PaddingSpec::Valid => ((0, 0), (0, 0)),
-        _ => return Ok(None),
+    let Some((before, after)) = padding(&spec.padding) else {
+        return Ok(None);
     };
     let strides = spec.strides();
     // The kernel sizes and strides the AVX-512 loops unroll for; others stay tract's.
@@ -613,24 +603,13 @@ fn depthwise_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, 
     let Some((c, _, _)) = planes(shape) else {
         return Ok(None);
     };
-    let (Some(w), Some(b)) = (
-        model.outlet_fact(node.inputs[1])?.konst.clone(),
-        model.outlet_fact(node.inputs[2])?.konst.clone(),
-    ) else {
+    let Some((w, bias)) = constant_weights(model, node)? else {
         return Ok(None);
     };
-    let f32s = [fact.datum_type, w.datum_type(), b.datum_type()];
     let (kh, kw) = window.kernel;
-    if f32s.iter().any(|&t| t != f32::datum_type())
-        || w.shape() != [c, 1, kh, kw]
-        || !(b.len() == c || b.len() == 1)
-    {
+    if w.shape() != [c, 1, kh, kw] {
         return Ok(None);
     }
-    let b = f32_slice(&b, "depthwise bias")?;
-    let bias: Vec<f32> = (0..c)
-        .map(|o| b[if b.len() == 1 { 0 } else { o }])
-        .collect();
     let op = Depthwise {
         window,
         weights: Tensor::from_shape(&[c, kh * kw], f32_slice(&w, "depthwise weights")?)?

@@ -37,6 +37,7 @@ pub use prelu::ChannelPRelu;
 pub use strided::StridedConv;
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 
 /// Replaces every max pooling, every decomposed PReLU and (with AVX-512) every 1x1, wide 3x3,
 /// wide stride-2 and depthwise convolution of a decluttered `model` that the direct ops cover;
@@ -70,6 +71,76 @@ fn f32_output(shape: &[usize], fill: impl FnOnce(&mut [f32])) -> TractResult<Ten
     let mut out = Tensor::zero::<f32>(shape)?;
     fill(out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
     Ok(out)
+}
+
+/// `(C, H, W)` of a `[C, H, W]` or `[1, C, H, W]` shape: the inputs the direct convolutions
+/// take.
+fn planes(shape: &[usize]) -> Option<(usize, usize, usize)> {
+    match *shape {
+        [c, h, w] | [1, c, h, w] => Some((c, h, w)),
+        _ => None,
+    }
+}
+
+/// Rows and columns of zeros before and after the input of a 2-D convolution with explicit or
+/// no padding; `None` for "same" padding, whose placement depends on the stride.
+fn padding(spec: &PaddingSpec) -> Option<((usize, usize), (usize, usize))> {
+    match spec {
+        PaddingSpec::Explicit(b, a) if b.len() == 2 && a.len() == 2 => {
+            Some(((b[0], b[1]), (a[0], a[1])))
+        }
+        PaddingSpec::Valid => Some(((0, 0), (0, 0))),
+        _ => None,
+    }
+}
+
+/// The weights of convolution `node` (a rank-4 f32 constant, `[O, ...]`) and its bias as one
+/// value per output channel (a scalar bias repeated), when the input, weights and bias are f32
+/// and the weights and bias constant.
+fn constant_weights(
+    model: &TypedModel,
+    node: &TypedNode,
+) -> TractResult<Option<(Arc<Tensor>, Vec<f32>)>> {
+    let [x, w, b] = node.inputs[..] else {
+        return Ok(None);
+    };
+    let (Some(w), Some(b)) = (
+        model.outlet_fact(w)?.konst.clone(),
+        model.outlet_fact(b)?.konst.clone(),
+    ) else {
+        return Ok(None);
+    };
+    let f32s = [
+        model.outlet_fact(x)?.datum_type,
+        w.datum_type(),
+        b.datum_type(),
+    ];
+    if f32s.iter().any(|&t| t != f32::datum_type()) || w.rank() != 4 {
+        return Ok(None);
+    }
+    let co = w.shape()[0];
+    let b = f32_slice(&b, "convolution bias")?;
+    let bias = match b.len() {
+        1 => vec![b[0]; co],
+        n if n == co => b.to_vec(),
+        _ => return Ok(None),
+    };
+    Ok(Some((w, bias)))
+}
+
+/// OIHW weights (`O` rows of `I * kh * kw`) transposed to the direct kernel's `[I * kh * kw,
+/// O]`: one row per input channel and tap, holding that tap's weight for every output channel.
+fn tap_major(w: &Tensor) -> TractResult<Tensor> {
+    let co = w.shape()[0];
+    let taps = w.len() / co.max(1);
+    let w = f32_slice(w, "convolution weights")?;
+    let mut t = vec![0.0f32; taps * co];
+    for o in 0..co {
+        for r in 0..taps {
+            t[r * co + o] = w[o * taps + r];
+        }
+    }
+    Tensor::from_shape(&[taps, co], &t)
 }
 
 /// Whether `outlet` is a constant all of whose values are 0.

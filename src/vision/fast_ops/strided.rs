@@ -12,11 +12,13 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::direct::{available, convolve, Geometry};
-use super::{f32_output, f32_slice, past_relu, substitute};
+use super::{
+    constant_weights, f32_output, f32_slice, padding, past_relu, planes, substitute, tap_major,
+};
 
 /// `out[o, y, x] = relu?(bias[o] + sum_{i, dy, dx} w[o, i, dy, dx] * xpad[i, 2y + dy, 2x + dx])`
 /// for an f32 `[I, H, W]` or `[1, I, H, W]` input, `xpad` being the input with `before` rows
@@ -37,14 +39,6 @@ pub struct StridedConv {
     pub after: (usize, usize),
     /// Whether a ReLU follows.
     pub relu: bool,
-}
-
-/// `(I, H, W)` of an `[I, H, W]` or `[1, I, H, W]` shape.
-fn planes(shape: &[usize]) -> Option<(usize, usize, usize)> {
-    match *shape {
-        [i, h, w] | [1, i, h, w] => Some((i, h, w)),
-        _ => None,
-    }
 }
 
 /// The phase-split input of one convolution: sizes in values.
@@ -214,10 +208,8 @@ fn strided_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, St
         return Ok(None);
     };
     let spec = &conv.pool_spec;
-    let (before, after) = match &spec.padding {
-        PaddingSpec::Explicit(b, a) if b.len() == 2 && a.len() == 2 => ((b[0], b[1]), (a[0], a[1])),
-        PaddingSpec::Valid => ((0, 0), (0, 0)),
-        _ => return Ok(None),
+    let Some((before, after)) = padding(&spec.padding) else {
+        return Ok(None);
     };
     let kernel = match *spec.kernel_shape.as_slice() {
         [kh, kw] if (kh, kw) == (3, 3) || (kh, kw) == (7, 7) => (kh, kw),
@@ -242,37 +234,17 @@ fn strided_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, St
     let Some((i, _, w_in)) = planes(shape) else {
         return Ok(None);
     };
-    let (Some(w), Some(b)) = (
-        model.outlet_fact(node.inputs[1])?.konst.clone(),
-        model.outlet_fact(node.inputs[2])?.konst.clone(),
-    ) else {
+    let Some((w, bias)) = constant_weights(model, node)? else {
         return Ok(None);
     };
-    let f32s = [fact.datum_type, w.datum_type(), b.datum_type()];
     let (kh, kw) = kernel;
-    if f32s.iter().any(|&t| t != f32::datum_type())
-        || w.rank() != 4
-        || w.shape()[1..] != [i, kh, kw]
-        || !(b.len() == w.shape()[0] || b.len() == 1)
-    {
+    if w.shape()[1..] != [i, kh, kw] {
         return Ok(None);
     }
-    let co = w.shape()[0];
     let taps = i * kh * kw;
-    let w = f32_slice(&w, "strided weights")?;
-    let mut t = vec![0.0f32; taps * co];
-    for o in 0..co {
-        for r in 0..taps {
-            t[r * co + o] = w[o * taps + r];
-        }
-    }
-    let b = f32_slice(&b, "strided bias")?;
-    let bias: Vec<f32> = (0..co)
-        .map(|o| b[if b.len() == 1 { 0 } else { o }])
-        .collect();
     let op = StridedConv {
-        weights: Tensor::from_shape(&[taps, co], &t)?.into_arc_tensor(),
-        bias: Tensor::from_shape(&[co], &bias)?.into_arc_tensor(),
+        weights: tap_major(&w)?.into_arc_tensor(),
+        bias: Tensor::from_shape(&[bias.len()], &bias)?.into_arc_tensor(),
         kernel,
         before,
         after,
