@@ -175,6 +175,7 @@ fn convolve(
     };
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") && oh * ow > 0 && avx512::takes(&plane) {
+        let columns = avx512::Columns::new(&plane);
         let run = |first: usize, part: &mut [f32]| {
             for (i, dst) in part.chunks_exact_mut(oh * ow).enumerate() {
                 let ch = first + i;
@@ -185,6 +186,7 @@ fn convolve(
                     avx512::channel(
                         &x[ch * h * w..(ch + 1) * h * w],
                         &plane,
+                        &columns,
                         &weights[ch * taps..(ch + 1) * taps],
                         bias[ch],
                         relu,
@@ -279,12 +281,13 @@ mod avx512 {
     /// One channel: `x` its `h x w` plane, `k` its taps, `out` its `oh x ow` plane.
     ///
     /// # Safety
-    /// AVX-512F must be available, [`takes`] must hold for `p`, `x` hold `h * w` values, `k`
-    /// `kh * kw` and `out` `oh * ow`.
+    /// AVX-512F must be available, [`takes`] must hold for `p`, `columns` be made for `p`, `x`
+    /// hold `h * w` values, `k` `kh * kw` and `out` `oh * ow`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn channel(
         x: &[f32],
         p: &Plane,
+        columns: &Columns,
         k: &[f32],
         bias: f32,
         relu: bool,
@@ -293,6 +296,7 @@ mod avx512 {
         let c = Channel {
             x: x.as_ptr(),
             p,
+            columns,
             k,
             bias,
             relu,
@@ -314,11 +318,44 @@ mod avx512 {
     struct Channel<'a> {
         x: *const f32,
         p: &'a Plane,
+        columns: &'a Columns,
         /// The taps, row-major.
         k: &'a [f32],
         bias: f32,
         relu: bool,
         out: *mut f32,
+    }
+
+    /// How the output vectors of a row read the input row, the same for every row and channel
+    /// of a call: those whose loads all fall inside it, and those at either end, with masks.
+    pub(super) struct Columns {
+        inner: std::ops::Range<usize>,
+        edges: Vec<Edge>,
+    }
+
+    impl Columns {
+        pub(super) fn new(p: &Plane) -> Columns {
+            let (sx, kw) = (p.window.strides.1, p.window.kernel.1);
+            let vectors = p.ow.div_ceil(16);
+            let left = p.window.before.1 as isize;
+            // The first column a vector's loads reach, and one past the last (stride 2 loads
+            // two registers from each tap's column).
+            let first = |v: usize| (sx * 16 * v) as isize - left;
+            let end = |v: usize| first(v) + (sx * 16 + kw - 1) as isize;
+            let from = (0..vectors).find(|&v| first(v) >= 0).unwrap_or(vectors);
+            let to = (from..vectors)
+                .take_while(|&v| end(v) <= p.w as isize)
+                .last()
+                .map_or(from, |v| v + 1);
+            let edges = (0..from)
+                .chain(to..vectors)
+                .map(|v| Edge::new(p, v))
+                .collect();
+            Columns {
+                inner: from..to,
+                edges,
+            }
+        }
     }
 
     /// An output vector some of whose taps fall outside the input row, with its masks.
@@ -338,14 +375,15 @@ mod avx512 {
     }
 
     impl Edge {
-        fn new<const SX: usize>(p: &Plane, kw: usize, v: usize) -> Edge {
+        fn new(p: &Plane, v: usize) -> Edge {
+            let (sx, kw) = (p.window.strides.1, p.window.kernel.1);
             let (w, ox) = (p.w as isize, 16 * v);
             let inside = span(0, p.ow as isize - ox as isize);
             let mut taps = [(0, [0, 0], 0); 5];
             for (dx, tap) in taps.iter_mut().enumerate().take(kw) {
-                // Lane `l` reads column `base + SX * l`.
-                let base = (SX * ox + dx) as isize - p.window.before.1 as isize;
-                *tap = if SX == 1 {
+                // Lane `l` reads column `base + sx * l`.
+                let base = (sx * ox + dx) as isize - p.window.before.1 as isize;
+                *tap = if sx == 1 {
                     let lanes = span(-base, w - base) & inside;
                     (base, [lanes, 0], lanes)
                 } else {
@@ -366,28 +404,14 @@ mod avx512 {
         #[inline(always)]
         unsafe fn rows<const SX: usize, const SY: usize, const K: usize, const R: usize>(&self) {
             let p = self.p;
-            let vectors = p.ow.div_ceil(16);
-            let left = p.window.before.1 as isize;
-            // The first column a vector's loads reach, and one past the last (stride 2 loads
-            // two registers from each tap's column).
-            let first = |v: usize| (SX * 16 * v) as isize - left;
-            let end = |v: usize| first(v) + (SX * 16 + K - 1) as isize;
-            let inner_from = (0..vectors).find(|&v| first(v) >= 0).unwrap_or(vectors);
-            let inner_to = (inner_from..vectors)
-                .take_while(|&v| end(v) <= p.w as isize)
-                .last()
-                .map_or(inner_from, |v| v + 1);
-            let edges: Vec<Edge> = (0..inner_from)
-                .chain(inner_to..vectors)
-                .map(|v| Edge::new::<SX>(p, K, v))
-                .collect();
+            let (inner, edges) = (&self.columns.inner, &self.columns.edges[..]);
             let mut oy = 0;
             while oy + R <= p.oh {
-                self.block::<SX, SY, K, R>(oy, inner_from..inner_to, &edges);
+                self.block::<SX, SY, K, R>(oy, inner.clone(), edges);
                 oy += R;
             }
             while oy < p.oh {
-                self.block::<SX, SY, K, 1>(oy, inner_from..inner_to, &edges);
+                self.block::<SX, SY, K, 1>(oy, inner.clone(), edges);
                 oy += 1;
             }
         }
