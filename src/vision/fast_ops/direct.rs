@@ -85,37 +85,115 @@ pub(super) fn convolve(
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         let stride = geometry.out_stride;
+        let base = SharedOut(out.as_mut_ptr());
         // SAFETY: the CPU has AVX-512F; `fits` bounds every input read (strips stay below
-        // `positions`, the last one masked, channels below `k`, taps below their maximum), and
-        // each call writes only its own `[channels, out_stride]` rows of `out`.
-        let run = |channels: std::ops::Range<usize>, part: &mut [f32]| unsafe {
-            avx512::convolve(ops, channels, part)
+        // `positions`, the last one masked, channels below `k`, taps below their maximum) and
+        // every write (rows below `co`, columns below `positions`); the parts of a split cover
+        // disjoint (channel, position) rectangles, so no two threads write the same value.
+        let run = |part: &Part| unsafe {
+            avx512::convolve(
+                ops,
+                part.channels.clone(),
+                part.positions.clone(),
+                base.get(),
+            )
         };
-        // With a tract thread pool in scope (the detector's `inference_threads`), the output
-        // channels are split across it in whole tiles, as tract splits its products.
+        // With a tract thread pool in scope (the detector's `inference_threads`), the work is
+        // split across it, by output channels or by positions (see `split`).
         let pool = match tract_linalg::multithread::current_tract_executor() {
             tract_linalg::multithread::Executor::MultiThread(pool) => Some(pool),
             _ => None,
         };
         let threads = pool.as_ref().map_or(1, |p| p.current_num_threads());
-        let per_part = co.div_ceil(threads.max(1)).div_ceil(avx512::TILE) * avx512::TILE;
         let products = k * geometry.taps.len() * co * geometry.positions;
+        // Tap counts the kernel has no unrolled form for run whole (see `avx512::convolve`).
+        let parts = match geometry.taps.len() {
+            1 | 9 | 49 => split(co, geometry.positions, threads),
+            _ => Vec::new(),
+        };
         match pool {
-            Some(pool) if threads > 1 && per_part < co && stride > 0 && products >= MIN_SPLIT => {
+            Some(pool) if parts.len() > 1 && stride > 0 && products >= MIN_SPLIT => {
                 pool.scope(|s| {
-                    for (i, part) in out.chunks_mut(per_part * stride).enumerate() {
-                        let lo = i * per_part;
-                        let channels = lo..lo + part.len() / stride;
-                        s.spawn(move |_| run(channels, part));
+                    for part in &parts {
+                        s.spawn(move |_| run(part));
                     }
                 })
             }
-            _ => run(0..co, out),
+            _ => run(&Part {
+                channels: 0..co,
+                positions: 0..geometry.positions,
+            }),
         }
         return true;
     }
     portable(ops, out);
     true
+}
+
+/// A rectangle of the output one thread computes: output channels by positions.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq)]
+struct Part {
+    channels: std::ops::Range<usize>,
+    positions: std::ops::Range<usize>,
+}
+
+/// The output pointer, shared by the parts of a split (which write disjoint values).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: only passed to parts that write disjoint rectangles of the output (see `convolve`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+impl SharedOut {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Splits `co` output channels by `positions` into at most `threads` parts of nearly equal
+/// work: whole tiles of output channels each, or whole strips of positions each, whichever
+/// leaves the largest part smaller. Splitting by channels alone left CenterFace's 16- and
+/// 32-channel layers in parts of 12 and 4 or 24 and 8 channels, one thread waiting for the
+/// other most of the layer; its 8x10 planes have too few strips to split by positions.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn split(co: usize, positions: usize, threads: usize) -> Vec<Part> {
+    const TILE: usize = 12;
+    const STRIP: usize = 32;
+    let whole = Part {
+        channels: 0..co,
+        positions: 0..positions,
+    };
+    if threads < 2 || co == 0 || positions == 0 {
+        return vec![whole];
+    }
+    let per_channels = co.div_ceil(threads).div_ceil(TILE) * TILE;
+    let per_positions = positions.div_ceil(threads).div_ceil(STRIP) * STRIP;
+    // The largest part's share of the work, in units of co * positions.
+    let by_channels = per_channels.min(co) * positions;
+    let by_positions = per_positions.min(positions) * co;
+    if by_positions <= by_channels && per_positions < positions {
+        (0..positions)
+            .step_by(per_positions)
+            .map(|p| Part {
+                channels: 0..co,
+                positions: p..(p + per_positions).min(positions),
+            })
+            .collect()
+    } else if per_channels < co {
+        (0..co)
+            .step_by(per_channels)
+            .map(|c| Part {
+                channels: c..(c + per_channels).min(co),
+                positions: 0..positions,
+            })
+            .collect()
+    } else {
+        vec![whole]
+    }
 }
 
 /// The same arithmetic one value at a time, for CPUs without AVX-512 (the rewrites are only
@@ -189,21 +267,31 @@ mod avx512 {
     /// inside L2, so that every tile of a block finds them there.
     const BLOCK_VALUES: usize = 16 << 10;
 
-    /// Output channels `channels` of the convolution, into `out`, their
-    /// `[channels.len(), out_stride]` rows.
+    /// Output channels `channels` at positions `positions` of the convolution, into `out`,
+    /// the whole `[co, out_stride]` output.
     ///
     /// # Safety
     /// AVX-512F must be available, `Geometry::fits` must hold for `x`, `weights` (`[k * taps,
-    /// co]`), `bias` and the whole output, `channels` must lie within `0..co`, and `out` must
-    /// hold `channels.len() * out_stride` values.
+    /// co]`), `bias` and the whole output `out` points to, `channels` must lie within `0..co`,
+    /// and `positions` within `0..positions`, starting at a multiple of 32.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn convolve(ops: Operands, channels: Range<usize>, out: &mut [f32]) {
+    pub(super) unsafe fn convolve(
+        ops: Operands,
+        channels: Range<usize>,
+        positions: Range<usize>,
+        out: *mut f32,
+    ) {
         match *ops.g.taps {
-            [a] => strips(ops, [a], channels, out),
-            [a, b, c, d, e, f, h, i, j] => strips(ops, [a, b, c, d, e, f, h, i, j], channels, out),
+            [a] => strips(ops, [a], channels, positions, out),
+            [a, b, c, d, e, f, h, i, j] => {
+                strips(ops, [a, b, c, d, e, f, h, i, j], channels, positions, out)
+            }
             ref taps => match <[usize; 49]>::try_from(taps) {
-                Ok(taps) => strips(ops, taps, channels, out),
-                Err(_) => super::portable(ops, out),
+                Ok(taps) => strips(ops, taps, channels, positions, out),
+                Err(_) => {
+                    let whole = ops.co * ops.g.out_stride;
+                    super::portable(ops, std::slice::from_raw_parts_mut(out, whole))
+                }
             },
         }
     }
@@ -214,7 +302,8 @@ mod avx512 {
         ops: Operands,
         taps: [usize; T],
         channels: Range<usize>,
-        out: &mut [f32],
+        positions: Range<usize>,
+        out: *mut f32,
     ) {
         let g = ops.g;
         // Positions go in blocks of strips, and each tile of output channels runs over a whole
@@ -230,9 +319,8 @@ mod avx512 {
         let mut packed = (T == 1 && channels.len() > TILE && g.plane > PACK_PLANE)
             .then(|| vec![0.0f32; per_block * ops.k * STRIP]);
         let packed = packed.as_mut().map(|buf| buf.as_mut_ptr());
-        let out = out.as_mut_ptr();
         let strip_at = |p0: usize| {
-            let n = (g.positions - p0).min(STRIP);
+            let n = (positions.end - p0).min(STRIP);
             // Lanes of the strip's two registers that hold positions (all but at the end).
             let lo = if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
             let hi = if n >= STRIP {
@@ -254,12 +342,11 @@ mod avx512 {
                 bias: ops.bias.map(|b| b.as_ptr()),
                 relu: ops.relu,
                 masks: [lo, hi],
-                first: channels.start,
             }
         };
-        let mut block = 0;
-        while block < g.positions {
-            let starts = (block..g.positions).step_by(STRIP).take(per_block);
+        let mut block = positions.start;
+        while block < positions.end {
+            let starts = (block..positions.end).step_by(STRIP).take(per_block);
             if let Some(buf) = packed {
                 for (s, p0) in starts.clone().enumerate() {
                     strip_at(p0).pack(buf.add(s * ops.k * STRIP));
@@ -311,8 +398,6 @@ mod avx512 {
         bias: Option<*const f32>,
         relu: bool,
         masks: [u16; 2],
-        /// The output channel whose row `out` points into.
-        first: usize,
     }
 
     impl<const T: usize> Strip<T> {
@@ -364,7 +449,7 @@ mod avx512 {
             }
             let zero = _mm512_setzero_ps();
             for (c, a) in acc.iter().enumerate() {
-                let o = self.out.add((c0 + c - self.first) * self.out_stride);
+                let o = self.out.add((c0 + c) * self.out_stride);
                 for (r, &v) in a.iter().enumerate() {
                     let mut v = v;
                     if let Some(b) = self.bias {
@@ -493,25 +578,29 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_pool_splits_the_channels_without_changing_a_bit() {
+    fn a_thread_pool_splits_the_work_without_changing_a_bit() {
         use tract_linalg::multithread::{multithread_tract_scope, Executor};
-        let pool = Executor::multithread(3);
-        // Large enough to be split (the last one has too few channels to be).
-        for (hw, k, co) in [
-            (4100, 16, 96),
-            (2049, 80, 29),
-            (1030, 400, 13),
-            (5000, 900, 1),
+        // Split by positions (the first two and the fourth), by channels (the third), and not
+        // at all (one tile, one strip); 1x1 and 3x3 taps.
+        for (threads, hw, taps, k, co) in [
+            (3, 4100, &[0usize][..], 16, 96),
+            (2, 2049, &[0, 1, 2, 50, 51, 52, 100, 101, 102][..], 80, 16),
+            (2, 80, &[0][..], 960, 320),
+            (3, 1030, &[0][..], 400, 13),
+            (2, 32, &[0][..], 12000, 12),
         ] {
-            assert!(hw * k * co >= MIN_SPLIT);
+            let taps_n = taps.len();
+            let positions = hw - taps.iter().max().copied().unwrap_or(0);
+            assert!(positions * k * co * taps_n >= MIN_SPLIT);
+            let pool = Executor::multithread(threads);
             let g = Geometry {
                 plane: hw,
-                taps: &[0],
-                positions: hw,
+                taps,
+                positions,
                 out_stride: hw,
             };
             let x = values(k * hw, 4);
-            let w = values(k * co, 5);
+            let w = values(k * taps_n * co, 5);
             let bias = values(co, 6);
             let mut one = vec![f32::NAN; co * hw];
             convolve(&x, &g, &w, co, Some(&bias), true, &mut one);
@@ -523,8 +612,50 @@ mod tests {
                 .iter()
                 .zip(&many)
                 .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{hw}x{k}x{co}");
+            assert!(same, "{hw}x{k}x{co}x{taps_n}");
         }
+    }
+
+    #[test]
+    fn a_split_covers_every_value_once_in_balanced_parts() {
+        for (co, positions, threads, by_positions) in [
+            (16, 20480, 2, true),
+            (32, 5120, 2, true),
+            (320, 80, 2, false),
+            (960, 80, 4, false),
+            (96, 4096, 3, true),
+        ] {
+            let parts = split(co, positions, threads);
+            assert!(
+                parts.len() > 1 && parts.len() <= threads,
+                "{co}x{positions}"
+            );
+            let mut seen = vec![0u8; co * positions];
+            for p in &parts {
+                assert_eq!(p.positions.start % 32, 0);
+                assert!(p.channels.start % 12 == 0 || p.channels.start == 0);
+                for c in p.channels.clone() {
+                    for q in p.positions.clone() {
+                        seen[c * positions + q] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{co}x{positions}");
+            let whole_channels = parts.iter().all(|p| p.channels == (0..co));
+            assert_eq!(whole_channels, by_positions, "{co}x{positions}: {parts:?}");
+            let largest = parts
+                .iter()
+                .map(|p| p.channels.len() * p.positions.len())
+                .max()
+                .unwrap_or(0);
+            assert!(largest * threads <= co * positions * 3 / 2, "{parts:?}");
+        }
+        assert_eq!(
+            split(5, 20, 2).len(),
+            1,
+            "one tile and one strip stay whole"
+        );
+        assert_eq!(split(96, 4096, 1).len(), 1);
     }
 
     #[test]
