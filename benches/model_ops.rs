@@ -1,6 +1,7 @@
 //! Where tract spends its time inside each shipped model: a per-operator profile.
 //!
-//! Runs every model of `models_raw` (same inputs) `RUNS` times on one thread through
+//! Runs every model of `models_raw` (same inputs) `RUNS` times (on one thread, or with `t2` in a
+//! two-thread pool) through
 //! `SimpleState::run_plan_with_eval`, timing each node, and prints the median time of every op
 //! kind and of the slowest nodes. It is the map for closing the gap to onnxruntime: a kind that
 //! dominates here is the one worth rewriting or re-expressing. It ends with the whole-model
@@ -16,6 +17,7 @@ use facelite as _;
 #[path = "support/raw_models.rs"]
 mod raw_models;
 use raw_models::{fixture, plan, plan_without_rewrites, MODELS};
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 
 const RUNS: usize = 20;
@@ -123,17 +125,39 @@ fn side_by_side(id: &str, file: &str) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; any other argument selects models by id.
-    let only: Vec<String> = std::env::args()
+    // `cargo bench` passes `--bench`; `t2` (any `tN`) runs every model inside an N-thread
+    // tract pool, as the engine does with `inference_threads = N`; any other argument selects
+    // models by id.
+    let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    let threads = args
+        .iter()
+        .find_map(|a| a.strip_prefix('t').and_then(|n| n.parse::<usize>().ok()))
+        .unwrap_or(1);
+    let only: Vec<String> = args
+        .into_iter()
+        .filter(|a| !(a.starts_with('t') && a[1..].parse::<usize>().is_ok()))
+        .collect();
+    if threads > 1 {
+        let executor = Executor::multithread(threads);
+        if let Executor::MultiThread(pool) = &executor {
+            let pool = pool.clone();
+            pool.install(|| multithread_tract_scope(executor, || run_all(&only, threads)));
+        }
+    } else {
+        run_all(&only, threads);
+    }
+}
+
+fn run_all(only: &[String], threads: usize) {
     for (id, file) in MODELS {
         if only.is_empty() || only.iter().any(|o| o == id) {
             profile(id, file);
         }
     }
-    println!("\nwhole model, median of {RUNS} alternating runs, one thread:");
+    println!("\nwhole model, median of {RUNS} alternating runs, {threads} thread(s):");
     for (id, file) in MODELS {
         if only.is_empty() || only.iter().any(|o| o == id) {
             side_by_side(id, file);
