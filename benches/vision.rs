@@ -68,8 +68,8 @@ fn stages(c: &mut Criterion) {
         g.bench_function(format!("{t}/pipeline"), |b| {
             b.iter(|| {
                 let img = decode_image(black_box(&bytes), MAX_PIXELS).expect("decode");
-                let a = engine.analyze(&img).expect("analyze");
-                engine.mesh(&img, &a.subject).expect("mesh")
+                let (a, mesh) = engine.analyze_with_mesh(&img).expect("analyze");
+                (a, mesh.expect("mesh"))
             })
         });
     }

@@ -263,10 +263,10 @@ pub struct VisionConfig {
     pub models_dir: Option<PathBuf>,
     /// Threads for inference workers; 0 = number of cores.
     pub threads: usize,
-    /// Threads tract uses inside one run of the detector or of an operator's model (matrix
-    /// products); 1 = none. Worth 2 on an idle 2+ core box; with several busy workers, 1
-    /// wastes nothing. The embedded crop models (embedder, mesh) always run on one thread,
-    /// where tract's split costs more than it saves.
+    /// Threads inside one analysis: the detector's and an operator model's layers are split
+    /// across them, and the embedder and the mesh model run side by side; 1 = none. Worth 2 on
+    /// an idle 2+ core box; with several busy workers, 1 wastes nothing. The embedded crop
+    /// models (embedder, mesh) each run on one thread, where a split costs more than it saves.
     pub inference_threads: usize,
     /// Smallest subject face (detector box width, pixels) analysed; smaller gives "face too small".
     pub min_face_px: u32,

@@ -214,6 +214,34 @@ fn engine_is_shared_across_threads() {
 }
 
 #[test]
+fn a_two_thread_engine_gives_the_same_analysis_and_mesh_side_by_side() {
+    use facelite::config::VisionConfig;
+    let two = facelite::vision::Engine::load(&VisionConfig {
+        inference_threads: 2,
+        ..VisionConfig::default()
+    })
+    .expect("load models");
+    let one = engine();
+    for name in ["obama.jpg", "biden.jpg"] {
+        let img = image(name);
+        let (a, mesh) = two.analyze_with_mesh(&img).expect("analyze");
+        let mesh = mesh.expect("mesh");
+        let alone = one.analyze(&img).expect("analyze");
+        assert_eq!(a.faces, alone.faces, "{name}: detection");
+        assert_eq!(a.embedding, alone.embedding, "{name}: descriptor");
+        assert_eq!(a.quality.score, alone.quality.score, "{name}: quality");
+        let mesh_alone = one.mesh(&img, &alone.subject).expect("mesh");
+        assert_eq!(mesh.points, mesh_alone.points, "{name}: mesh points");
+        assert_eq!(mesh.points.len(), 468);
+    }
+    let blank = RgbImage::from_pixel(320, 240, Rgb([128, 128, 128]));
+    assert!(matches!(
+        two.analyze_with_mesh(&blank),
+        Err(VisionError::NoFace)
+    ));
+}
+
+#[test]
 fn models_are_reported_with_hashes() {
     let models = engine().models();
     let kinds: Vec<&str> = models.iter().map(|m| m.kind.as_str()).collect();

@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use crate::analysis::face::{Backend, FaceEmbedding, FaceError, FaceObs, SampledFrame};
+use crate::analysis::face::{
+    Backend, FaceEmbedding, FaceError, FaceObs, MeshOfFrame, SampledFrame,
+};
 use crate::analysis::model::MediaType;
 use crate::config::Config;
 use crate::media::{self, FrameLimits, MediaError};
-use crate::vision::mesh::MeshMeasures;
-use crate::vision::{calibrate, Embedding, Engine, Face, VisionError};
+use crate::vision::Mesh;
+use crate::vision::{calibrate, Embedding, Engine, Face, FaceAnalysis, VisionError};
 
 /// Face models and frame reading as configured for this server.
 pub struct VisionBackend {
@@ -96,18 +98,15 @@ impl Backend for VisionBackend {
 
     fn analyze(&self, img: &RgbImage) -> Result<FaceObs, FaceError> {
         let a = self.engine.analyze(img).map_err(vision_error)?;
-        Ok(FaceObs {
-            face_count: a.face_count,
-            bbox: a.subject.bbox,
-            score: a.subject.score,
-            landmarks5: a.subject.landmarks5,
-            embedding: FaceEmbedding {
-                model_id: a.embedding.model_id,
-                model_version: a.embedding.model_version,
-                vector: a.embedding.vector,
-            },
-            quality: a.quality.score,
-        })
+        Ok(observed(a))
+    }
+
+    fn analyze_with_mesh(&self, img: &RgbImage) -> (Result<FaceObs, FaceError>, MeshOfFrame) {
+        match self.engine.analyze_with_mesh(img) {
+            Ok((a, Ok(m))) => (Ok(observed(a)), measured(m)),
+            Ok((a, Err(_))) => (Ok(observed(a)), MeshOfFrame::default()),
+            Err(e) => (Err(vision_error(e)), MeshOfFrame::default()),
+        }
     }
 
     fn passive_liveness(&self, img: &RgbImage, face: &FaceObs) -> Result<f32, FaceError> {
@@ -124,22 +123,39 @@ impl Backend for VisionBackend {
         Ok(m.points.iter().map(|p| [p[0], p[1]]).collect())
     }
 
-    fn mesh_measured(
-        &self,
-        img: &RgbImage,
-        face: &FaceObs,
-    ) -> Result<(Vec<[f32; 2]>, Option<MeshMeasures>), FaceError> {
+    fn mesh_measured(&self, img: &RgbImage, face: &FaceObs) -> Result<MeshOfFrame, FaceError> {
         let m = self
             .engine
             .mesh(img, &subject(face))
             .map_err(vision_error)?;
-        let points = m.points.iter().map(|p| [p[0], p[1]]).collect();
-        Ok((points, Some(m.measures)))
+        Ok(measured(m))
     }
 
     fn match_confidence(&self, a: &FaceEmbedding, b: &FaceEmbedding) -> Result<f32, FaceError> {
         calibrate::match_confidence(&embedding(a), &embedding(b)).map_err(vision_error)
     }
+}
+
+/// What the analyses keep of the engine's analysis of a frame.
+fn observed(a: FaceAnalysis) -> FaceObs {
+    FaceObs {
+        face_count: a.face_count,
+        bbox: a.subject.bbox,
+        score: a.subject.score,
+        landmarks5: a.subject.landmarks5,
+        embedding: FaceEmbedding {
+            model_id: a.embedding.model_id,
+            model_version: a.embedding.model_version,
+            vector: a.embedding.vector,
+        },
+        quality: a.quality.score,
+    }
+}
+
+/// The points (x, y) and measures of a mesh.
+fn measured(m: Mesh) -> MeshOfFrame {
+    let points = m.points.iter().map(|p| [p[0], p[1]]).collect();
+    (points, Some(m.measures))
 }
 
 fn subject(f: &FaceObs) -> Face {

@@ -67,6 +67,9 @@ pub enum FaceError {
     Model(String),
 }
 
+/// A frame subject's FaceMesh points and measures; empty without them.
+pub type MeshOfFrame = (Vec<[f32; 2]>, Option<MeshMeasures>);
+
 /// Face models and frame reading, as the analyses use them. Implementations must be
 /// thread-safe: every worker thread calls the same instance.
 pub trait Backend: Send + Sync {
@@ -92,12 +95,19 @@ pub trait Backend: Send + Sync {
     fn mesh(&self, img: &RgbImage, face: &FaceObs) -> Result<Vec<[f32; 2]>, FaceError>;
     /// Dense landmarks plus the FaceMesh measures (pose, eye and mouth opening) that the
     /// gesture checks compare across frames. The default has no measures (scripted fakes).
-    fn mesh_measured(
-        &self,
-        img: &RgbImage,
-        face: &FaceObs,
-    ) -> Result<(Vec<[f32; 2]>, Option<MeshMeasures>), FaceError> {
+    fn mesh_measured(&self, img: &RgbImage, face: &FaceObs) -> Result<MeshOfFrame, FaceError> {
         Ok((self.mesh(img, face)?, None))
+    }
+    /// [`Backend::analyze`] and, when a subject is found, [`Backend::mesh_measured`] (empty
+    /// when the mesh fails), as video liveness needs them for every frame. The engine runs
+    /// the two models side by side when it has more than one inference thread.
+    fn analyze_with_mesh(&self, img: &RgbImage) -> (Result<FaceObs, FaceError>, MeshOfFrame) {
+        let face = self.analyze(img);
+        let mesh = match &face {
+            Ok(obs) => self.mesh_measured(img, obs).unwrap_or_default(),
+            Err(_) => MeshOfFrame::default(),
+        };
+        (face, mesh)
     }
     /// Calibrated match confidence in `[0, 1]` (1 = same person, 0.85 operating point).
     fn match_confidence(&self, a: &FaceEmbedding, b: &FaceEmbedding) -> Result<f32, FaceError>;

@@ -6,7 +6,7 @@ use image::RgbImage;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::analysis::face::{Backend, FaceEmbedding, FaceError, FaceObs};
+use crate::analysis::face::{Backend, FaceEmbedding, FaceError, FaceObs, MeshOfFrame};
 use crate::analysis::model::{MediaRec, MediaType, Resolution, State};
 use crate::vision::mesh::MeshMeasures;
 
@@ -132,10 +132,10 @@ pub fn examine_frames(
     let mut frames: Vec<FrameSummary> = Vec::new();
     let mut best: Option<ExaminedFrame> = None;
     backend.for_each_frame(bytes, kind, count, &mut |f| {
-        let face = backend.analyze(&f.image);
-        let (mesh, measures) = match (&face, with_mesh) {
-            (Ok(obs), true) => backend.mesh_measured(&f.image, obs).unwrap_or_default(),
-            _ => (Vec::new(), None),
+        let (face, (mesh, measures)) = if with_mesh {
+            backend.analyze_with_mesh(&f.image)
+        } else {
+            (backend.analyze(&f.image), MeshOfFrame::default())
         };
         frames.push(FrameSummary {
             index: f.index,

@@ -35,14 +35,23 @@ pub struct Engine {
 /// The threading of a model that runs on a face crop: one thread for the embedded models,
 /// whose matrix products are too small for tract's split to pay (at 2 threads FaceMesh took
 /// 7.98 ms against 6.25 and the embedder 10.2 against 9.5, while the detector went from 31.7
-/// to 26.4 ms; `cargo bench --bench vision`). An operator's model keeps the configured
-/// threading: it may be large enough to gain.
+/// to 26.4 ms; `cargo bench --bench vision`). With a pool they still use both threads, side
+/// by side ([`Engine::analyze_with_mesh`]); letting each split its layers as well was measured
+/// no faster (21.2-21.9 against 21.1-21.4 ms for detect, embed and mesh). An operator's model
+/// keeps the configured threading: it may be large enough to gain.
 fn crop_executor(info: &ModelInfo, configured: &Executor) -> Executor {
     if info.source == EMBEDDED_SOURCE {
         Executor::SingleThread
     } else {
         configured.clone()
     }
+}
+
+/// The faces of an image and its subject, before the subject is analysed.
+struct Found {
+    faces: Vec<Face>,
+    subject_index: usize,
+    subject: Face,
 }
 
 /// Result of [`Engine::analyze`]: the subject of a photo, its descriptor and quality.
@@ -185,17 +194,17 @@ impl Engine {
     /// Every face in the image, best detector score first (empty when there is none).
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Face>, VisionError> {
         check_image_size(img)?;
-        self.detector.detect(img, &self.executor)
+        self.in_pool(|| self.detector.detect(img, &self.executor))
     }
 
     /// Aligned, L2-normalised descriptor of `face`.
     pub fn embed(&self, img: &RgbImage, face: &Face) -> Result<Embedding, VisionError> {
-        self.embedder.embed(img, face, &self.embed_executor)
+        self.in_pool(|| self.embedder.embed(img, face, &self.embed_executor))
     }
 
     /// 468-point mesh of `face` with pose, eye, mouth and smile measures.
     pub fn mesh(&self, img: &RgbImage, face: &Face) -> Result<Mesh, VisionError> {
-        self.mesh.mesh(img, face, &self.mesh_executor)
+        self.in_pool(|| self.mesh.mesh(img, face, &self.mesh_executor))
     }
 
     /// Quality measures of `face` for best-shot selection.
@@ -207,13 +216,39 @@ impl Engine {
     /// [`VisionError::NoPassiveModel`] when none is installed.
     pub fn passive_liveness(&self, img: &RgbImage, face: &Face) -> Result<f32, VisionError> {
         match &self.passive {
-            Some(p) => p.score(img, face, &self.executor),
+            Some(p) => self.in_pool(|| p.score(img, face, &self.executor)),
             None => Err(VisionError::NoPassiveModel),
         }
     }
 
     /// Detect all faces, choose the subject, check its size, embed it and measure its quality.
     pub fn analyze(&self, img: &RgbImage) -> Result<FaceAnalysis, VisionError> {
+        self.in_pool(|| {
+            let found = self.find_subject(img)?;
+            let embedding = self.embed(img, &found.subject)?;
+            Ok(self.analysis(img, found, embedding))
+        })
+    }
+
+    /// [`Engine::analyze`] and the subject's [`Engine::mesh`] in one call, for frames that
+    /// need both (liveness). With an inference pool the embedder and the mesh model run side
+    /// by side, each on its own worker (two threads: the embedder, 8 ms, then hides the
+    /// mesh's 2.5 ms). The mesh's failure does not fail the analysis.
+    pub fn analyze_with_mesh(
+        &self,
+        img: &RgbImage,
+    ) -> Result<(FaceAnalysis, Result<Mesh, VisionError>), VisionError> {
+        self.in_pool(|| {
+            let found = self.find_subject(img)?;
+            let face = found.subject;
+            let (embedding, mesh) =
+                self.side_by_side(|| self.embed(img, &face), || self.mesh(img, &face));
+            Ok((self.analysis(img, found, embedding?), mesh))
+        })
+    }
+
+    /// Every face of `img` and the subject among them, which must be large enough to analyse.
+    fn find_subject(&self, img: &RgbImage) -> Result<Found, VisionError> {
         let faces = self.detect(img)?;
         let subject_index = subject::choose(&faces).ok_or(VisionError::NoFace)?;
         let subject = faces[subject_index];
@@ -223,16 +258,50 @@ impl Engine {
                 min: self.min_face_px,
             });
         }
-        let embedding = self.embed(img, &subject)?;
-        let quality = self.quality(img, &subject);
-        Ok(FaceAnalysis {
-            face_count: faces.len(),
+        Ok(Found {
             faces,
             subject_index,
             subject,
-            embedding,
-            quality,
         })
+    }
+
+    fn analysis(&self, img: &RgbImage, found: Found, embedding: Embedding) -> FaceAnalysis {
+        FaceAnalysis {
+            face_count: found.faces.len(),
+            quality: self.quality(img, &found.subject),
+            faces: found.faces,
+            subject_index: found.subject_index,
+            subject: found.subject,
+            embedding,
+        }
+    }
+
+    /// Runs `a` and `b` on two workers of the inference pool at once, or one after the other
+    /// without a pool.
+    fn side_by_side<A: Send, B: Send>(
+        &self,
+        a: impl FnOnce() -> A + Send,
+        b: impl FnOnce() -> B + Send,
+    ) -> (A, B) {
+        match &self.executor {
+            Executor::MultiThread(pool) => pool.join(a, b),
+            _ => (a(), b()),
+        }
+    }
+
+    /// Runs `work` on a worker of the inference pool, when there is one.
+    ///
+    /// With `inference_threads = n > 1` the pool has `n` threads. Run from the caller's thread,
+    /// every split layer would be handed to the pool while the caller sleeps, and between
+    /// models the caller and the pool's still-spinning workers would be `n + 1` threads on `n`
+    /// cores. Run on a worker, the caller sleeps once for the whole call, single-threaded
+    /// stages run on that worker, and the other workers steal each layer's parts from its
+    /// queue. Nested calls run in place.
+    fn in_pool<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        match &self.executor {
+            Executor::MultiThread(pool) => pool.install(work),
+            _ => work(),
+        }
     }
 
     /// Internals for benches, tensor dumps and parity checks; the executor is the one the

@@ -165,17 +165,26 @@ pub fn run(
     let input: Tensor = tract_ndarray::ArrayD::from_shape_vec(shape, data)
         .map_err(|e| VisionError::model(name, e))?
         .into();
-    let outputs = tract_linalg::multithread::multithread_tract_scope(executor.clone(), || {
-        plan.run(tvec!(input.into()))
-    })
-    .map_err(|e| VisionError::model(name, e))?;
-    outputs
-        .iter()
-        .map(|t| {
-            let view = t
-                .to_plain_array_view::<f32>()
-                .map_err(|e| VisionError::model(name, e))?;
-            Ok((view.shape().to_vec(), view.iter().copied().collect()))
+    let infer = || -> Result<Vec<Output>, VisionError> {
+        let outputs = tract_linalg::multithread::multithread_tract_scope(executor.clone(), || {
+            plan.run(tvec!(input.into()))
         })
-        .collect()
+        .map_err(|e| VisionError::model(name, e))?;
+        outputs
+            .iter()
+            .map(|t| {
+                let view = t
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| VisionError::model(name, e))?;
+                Ok((view.shape().to_vec(), view.iter().copied().collect()))
+            })
+            .collect()
+    };
+    // Inside the pool the whole run is one job on a worker: each layer's split is then pushed
+    // to that worker's own queue, where the others steal it, instead of the calling thread
+    // handing every layer to the pool and sleeping until it is done.
+    match executor {
+        tract_linalg::multithread::Executor::MultiThread(pool) => pool.install(infer),
+        _ => infer(),
+    }
 }
