@@ -65,9 +65,10 @@ keeps a core busy after its run, and at 2 threads on 2 cores the pipeline took ~
                 by the crop's zoom), as mesh.rs.
 Not in the reference pipeline: tract's analyze also computes the face quality measures
 (`vision/t<n>_quality`, ~0.3 ms, printed for reference) and the FaceTooSmall check, and its mesh
-stage the mesh measures (yaw, eye openness, ...; microseconds), which here only --check computes. tract runs the embedder and FaceMesh on one
-thread whatever inference_threads is (engine.rs `crop_executor`); the reference pipeline gives
-all three sessions the same thread count.
+stage the mesh measures (yaw, eye openness, ...; microseconds), which here only --check computes. At 2
+threads tract's pipeline (engine.rs `analyze_with_mesh`) runs FaceMesh on one thread beside the
+embedder, which splits its layers across the pool; the reference pipeline runs its three
+sessions one after the other, each with the same thread count.
 
 --check runs a facelite binary's `analyze --dump-tensors` on obama.jpg and prints how closely the
 reference pipeline agrees with tract: the detector input, chip and FaceMesh input tensors (max /
@@ -666,8 +667,8 @@ def main():
                lambda t: criterion_ms(crit, f"vision/t{t}_quality"), "t<n>/quality, in tract's pipeline")
     stage_line("end to end", lambda t: pipe[t][0],
                lambda t: criterion_ms(crit, ids[("pipeline", t)]), "t<n>/pipeline")
-    print("  (tract runs the embedder and FaceMesh on one thread at any thread count; "
-          "ORT here uses <n> for all three)")
+    print("  (at 2 threads tract runs FaceMesh on one thread beside the embedder; "
+          "ORT here runs the three models in turn, each with <n> threads)")
 
     if crit:
         print("\ntract ids:", ", ".join(f"{m}:{t}={i}" for (m, t), i in sorted(ids.items())))

@@ -60,7 +60,7 @@ fn stages(c: &mut Criterion) {
             b.iter(|| mesh.input(black_box(&img), &face).expect("mesh input"))
         });
         g.bench_function(format!("{t}/mesh"), |b| {
-            b.iter(|| mesh.mesh(black_box(&img), &face, executor).expect("mesh"))
+            b.iter(|| engine.mesh(black_box(&img), &face).expect("mesh"))
         });
         g.bench_function(format!("{t}/quality"), |b| {
             b.iter(|| engine.quality(black_box(&img), &face))

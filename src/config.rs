@@ -265,8 +265,8 @@ pub struct VisionConfig {
     pub threads: usize,
     /// Threads inside one analysis: the detector's and an operator model's layers are split
     /// across them, and the embedder and the mesh model run side by side; 1 = none. Worth 2 on
-    /// an idle 2+ core box; with several busy workers, 1 wastes nothing. The embedded crop
-    /// models (embedder, mesh) each run on one thread, where a split costs more than it saves.
+    /// an idle 2+ core box; with several busy workers, 1 wastes nothing. The embedded mesh
+    /// model runs on one thread, where a split costs more than it saves.
     pub inference_threads: usize,
     /// Smallest subject face (detector box width, pixels) analysed; smaller gives "face too small".
     pub min_face_px: u32,

@@ -24,28 +24,34 @@ pub struct Engine {
     embedder: Embedder,
     mesh: MeshModel,
     passive: Option<PassiveModel>,
-    /// tract's threading (`inference_threads`) for the detector and for operator models.
+    /// tract's threading (`inference_threads`) for the detector, the embedder and operator
+    /// models.
     executor: Executor,
-    /// Threading of the embedder and of the mesh model: see [`crop_executor`].
-    embed_executor: Executor,
+    /// Threading of the mesh model: see [`mesh_executor`].
     mesh_executor: Executor,
     min_face_px: u32,
 }
 
-/// The threading of a model that runs on a face crop: one thread for the embedded models,
-/// whose matrix products are too small for tract's split to pay (at 2 threads FaceMesh took
-/// 7.98 ms against 6.25 and the embedder 10.2 against 9.5, while the detector went from 31.7
-/// to 26.4 ms; `cargo bench --bench vision`). With a pool they still use both threads, side
-/// by side ([`Engine::analyze_with_mesh`]); letting each split its layers as well was measured
-/// no faster (21.2-21.9 against 21.1-21.4 ms for detect, embed and mesh). An operator's model
-/// keeps the configured threading: it may be large enough to gain.
-fn crop_executor(info: &ModelInfo, configured: &Executor) -> Executor {
+/// The threading of the mesh model: one thread for the embedded FaceMesh, whose layers are
+/// too small to gain from a split (2.65 against 2.92 ms at 2 threads, in one process). In
+/// [`Engine::analyze_with_mesh`] it runs beside the embedder, which does split its layers: the
+/// worker that finishes the mesh then takes part of the embedder's (pipeline 26.6-28.0 against
+/// 28.0-30.7 ms with the embedder on one thread, 2 threads, alternating in one process). An
+/// operator's mesh model keeps the configured threading: it may be large enough to gain.
+fn mesh_executor(info: &ModelInfo, configured: &Executor) -> Executor {
     if info.source == EMBEDDED_SOURCE {
         Executor::SingleThread
     } else {
         configured.clone()
     }
 }
+
+/// Fewest panels (tiles of the output) a matrix product of tract's must have to be split
+/// across the pool (tract's default is 64). The embedder's 4x4 to 9x9 layers have 32 to 56,
+/// and splitting them paid once calls run inside the pool (see [`Engine::in_pool`]): embed
+/// 6.97 against 8.28 ms at 2 threads. tract keeps this threshold per process; it only acts
+/// where a pool is in use.
+const SPLIT_PANELS: usize = 16;
 
 /// The faces of an image and its subject, before the subject is analysed.
 struct Found {
@@ -148,13 +154,13 @@ impl Engine {
         };
         let threads = config.inference_threads.clamp(1, 64);
         let executor = if threads > 1 {
+            tract_linalg::multithread::set_threading_panel_threshold(SPLIT_PANELS);
             Executor::multithread(threads)
         } else {
             Executor::SingleThread
         };
         Ok(Engine {
-            embed_executor: crop_executor(&embedder.info, &executor),
-            mesh_executor: crop_executor(&mesh.info, &executor),
+            mesh_executor: mesh_executor(&mesh.info, &executor),
             detector,
             detector_info,
             embedder,
@@ -199,7 +205,7 @@ impl Engine {
 
     /// Aligned, L2-normalised descriptor of `face`.
     pub fn embed(&self, img: &RgbImage, face: &Face) -> Result<Embedding, VisionError> {
-        self.in_pool(|| self.embedder.embed(img, face, &self.embed_executor))
+        self.in_pool(|| self.embedder.embed(img, face, &self.executor))
     }
 
     /// 468-point mesh of `face` with pose, eye, mouth and smile measures.
@@ -232,8 +238,8 @@ impl Engine {
 
     /// [`Engine::analyze`] and the subject's [`Engine::mesh`] in one call, for frames that
     /// need both (liveness). With an inference pool the embedder and the mesh model run side
-    /// by side, each on its own worker (two threads: the embedder, 8 ms, then hides the
-    /// mesh's 2.5 ms). The mesh's failure does not fail the analysis.
+    /// by side, and the worker that finishes the mesh first takes part of the embedder's
+    /// layers. The mesh's failure does not fail the analysis.
     pub fn analyze_with_mesh(
         &self,
         img: &RgbImage,
@@ -307,12 +313,7 @@ impl Engine {
     /// Internals for benches, tensor dumps and parity checks; the executor is the one the
     /// embedder runs with.
     pub fn parts(&self) -> (&Detector, &Embedder, &MeshModel, &Executor) {
-        (
-            &self.detector,
-            &self.embedder,
-            &self.mesh,
-            &self.embed_executor,
-        )
+        (&self.detector, &self.embedder, &self.mesh, &self.executor)
     }
 }
 
@@ -332,16 +333,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_crop_models_run_on_one_thread_operator_models_keep_the_configured_threads() {
+    fn the_embedded_mesh_runs_on_one_thread_an_operator_mesh_keeps_the_configured_threads() {
         let configured = Executor::multithread(2);
         let embedded = ModelInfo::new("m", ModelKind::Mesh, "1", b"x", EMBEDDED_SOURCE);
         let operator = ModelInfo::new("m", ModelKind::Mesh, "1", b"x", "/etc/facelite/m.onnx");
         assert!(matches!(
-            crop_executor(&embedded, &configured),
+            mesh_executor(&embedded, &configured),
             Executor::SingleThread
         ));
         assert!(matches!(
-            crop_executor(&operator, &configured),
+            mesh_executor(&operator, &configured),
             Executor::MultiThread(_)
         ));
     }
