@@ -562,6 +562,10 @@ def main():
                          "(MODEL pipeline = the end-to-end row)")
     ap.add_argument("--preset", choices=["models_raw", "vision"], default="models_raw",
                     help="which criterion bench the tract ids come from (default models_raw)")
+    ap.add_argument("--pipeline-only", action="store_true",
+                    help="time only the end-to-end pipeline and print its row: one round of an "
+                         "interleaved comparison on a noisy machine (run after "
+                         "`cargo bench --bench vision -- 't[12]/pipeline'`, repeat the pair)")
     ap.add_argument("--json", help="also write the numbers to this JSON file")
     ap.add_argument("--check", action="store_true",
                     help="print how closely the reference pipeline agrees with tract (needs a facelite "
@@ -590,6 +594,16 @@ def main():
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"median of {args.runs} runs after {args.warmup} warm-up runs, ms\n")
+    if args.pipeline_only:
+        with open(PIPELINE_IMAGE, "rb") as f:
+            data = f.read()
+        line = f"{'pipeline (ORT+OpenCV, end to end)':<40}"
+        for t in threads:
+            ort_ms = time_pipeline(RefPipeline(t), data, args.runs, args.warmup)[0]
+            tract_ms = criterion_ms(crit, ids[("pipeline", t)])
+            line += f"  {t}T: ORT {fmt(ort_ms)} tract {fmt(tract_ms)} ratio {fmt(ratio(tract_ms, ort_ms), 'x')}"
+        print(line)
+        return
     rows = {}
     for mid, file, shape, layout, scale in MODELS:
         mb = load_model(os.path.join(ROOT, "models", file), shape)

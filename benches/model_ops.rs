@@ -141,7 +141,7 @@ fn main() {
         .filter(|a| !(a.starts_with('t') && a[1..].parse::<usize>().is_ok()))
         .collect();
     if threads > 1 {
-        let executor = Executor::multithread(threads);
+        let executor = facelite::vision::model::inference_pool(threads);
         if let Executor::MultiThread(pool) = &executor {
             let pool = pool.clone();
             pool.install(|| multithread_tract_scope(executor, || run_all(&only, threads)));

@@ -46,13 +46,6 @@ fn mesh_executor(info: &ModelInfo, configured: &Executor) -> Executor {
     }
 }
 
-/// Fewest panels (tiles of the output) a matrix product of tract's must have to be split
-/// across the pool (tract's default is 64). The embedder's 4x4 to 9x9 layers have 32 to 56,
-/// and splitting them paid once calls run inside the pool (see [`Engine::in_pool`]): embed
-/// 6.97 against 8.28 ms at 2 threads. tract keeps this threshold per process; it only acts
-/// where a pool is in use.
-const SPLIT_PANELS: usize = 16;
-
 /// The faces of an image and its subject, before the subject is analysed.
 struct Found {
     faces: Vec<Face>,
@@ -152,13 +145,7 @@ impl Engine {
             )?),
             None => None,
         };
-        let threads = config.inference_threads.clamp(1, 64);
-        let executor = if threads > 1 {
-            tract_linalg::multithread::set_threading_panel_threshold(SPLIT_PANELS);
-            Executor::multithread(threads)
-        } else {
-            Executor::SingleThread
-        };
+        let executor = super::model::inference_pool(config.inference_threads);
         Ok(Engine {
             mesh_executor: mesh_executor(&mesh.info, &executor),
             detector,
