@@ -192,9 +192,9 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
         assert_eq!(count_ops(model, "OptMaxPool"), 0, "{model}");
     }
     assert_eq!(count_ops("human-facemesh.onnx", "Neg"), 0);
-    // Every 1x1 convolution, every 3x3 one with stride 1 (one group) at least 24 pixels wide
-    // and every depthwise one takes the AVX-512 kernels where the CPU has them, and none
-    // elsewhere.
+    // Every 1x1 convolution, every 3x3 one with stride 1 (one group) at least 24 pixels wide,
+    // every depthwise one and the wide stride-2 input layer of CenterFace take the AVX-512
+    // kernels where the CPU has them, and none elsewhere.
     let direct = facelite::vision::fast_ops::direct_convolutions_available();
     for (model, op, convs) in [
         ("centerface.onnx", "Pointwise", 36),
@@ -209,9 +209,15 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
         ("centerface.onnx", "StridedConv", 0),
         ("human-facemesh.onnx", "StridedConv", 1),
         ("faceapi-recognition.onnx", "StridedConv", 1),
+        ("centerface.onnx", "SpatialConv", 1),
+        ("human-facemesh.onnx", "SpatialConv", 0),
+        ("faceapi-recognition.onnx", "SpatialConv", 0),
     ] {
         let expected = if direct { convs } else { 0 };
         assert_eq!(count_ops(model, op), expected, "{model} {op}");
+    }
+    if direct {
+        assert_eq!(count_ops("centerface.onnx", "DirectSpatialConv"), 0);
     }
 }
 

@@ -22,8 +22,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-use super::direct::available;
-use super::{constant_weights, f32_slice, padding, past_relu, planes, substitute};
+use super::{constant_weights, f32_slice, padding, planes, replace_convolutions};
 
 /// The filter window of a depthwise convolution: its size, its strides, and the padding before
 /// and after the input plane.
@@ -574,18 +573,10 @@ mod avx512 {
 /// or 2) over a `[C, H, W]` or `[1, C, H, W]` input with [`Depthwise`],
 /// taking in a ReLU that follows it alone. Does nothing on CPUs without AVX-512.
 pub fn replace_depthwise(model: &mut TypedModel) -> TractResult<()> {
-    if !available() {
-        return Ok(());
-    }
-    for id in model.eval_order()? {
-        let Some((x, op)) = depthwise_at(model, id)? else {
-            continue;
-        };
-        let (last, relu) = past_relu(model, OutletId::new(id, 0))?;
-        let name = format!("{}.depthwise", model.node(id).name);
-        substitute(model, x, last, name, Depthwise { relu, ..op })?;
-    }
-    Ok(())
+    replace_convolutions(model, "depthwise", depthwise_at, |op, relu| Depthwise {
+        relu,
+        ..op
+    })
 }
 
 /// The input and the op (without its ReLU) when node `id` is such a convolution.

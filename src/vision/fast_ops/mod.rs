@@ -26,6 +26,7 @@ mod every_other;
 mod max_pool;
 mod pointwise;
 mod prelu;
+mod spatial;
 mod strided;
 
 pub use conv3x3::Conv3x3;
@@ -34,13 +35,15 @@ pub use every_other::EveryOther;
 pub use max_pool::PlaneMaxPool;
 pub use pointwise::Pointwise;
 pub use prelu::ChannelPRelu;
+pub use spatial::SpatialConv;
 pub use strided::StridedConv;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 
 /// Replaces every max pooling, every decomposed PReLU and (with AVX-512) every 1x1, wide 3x3,
-/// wide stride-2 and depthwise convolution of a decluttered `model` that the direct ops cover;
+/// stride-2 (im2col's and tract's direct spatial 3x3 ones) and depthwise convolution of a
+/// decluttered `model` that the direct ops cover;
 /// anything else is left to tract. `tests/model_parity.rs` pins the resulting op counts of the shipped models, so a tract
 /// upgrade that changes the decluttered patterns cannot silently undo the speed-up.
 pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
@@ -49,11 +52,13 @@ pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     pointwise::replace_pointwise(model)?;
     conv3x3::replace_conv3x3(model)?;
     strided::replace_strided(model)?;
+    spatial::replace_spatial(model)?;
     depthwise::replace_depthwise(model)
 }
 
 /// Whether this CPU gets the AVX-512 convolutions ([`Pointwise`], [`Conv3x3`],
-/// [`StridedConv`], [`Depthwise`]): where it does not, those convolutions stay tract's.
+/// [`StridedConv`], [`SpatialConv`], [`Depthwise`]): where it does not, those convolutions stay
+/// tract's.
 pub fn direct_convolutions_available() -> bool {
     direct::available()
 }
@@ -64,6 +69,27 @@ fn f32_slice<'a>(t: &'a Tensor, what: &str) -> TractResult<&'a [f32]> {
     t.try_as_plain_ram()
         .and_then(|v| v.as_slice::<f32>())
         .map_err(|e| e.context(format!("{what}: expected a plain f32 tensor")))
+}
+
+/// The f32 output fact of op `name` on the f32 input `fact`, whose shape `output_shape` gives
+/// (`None`: the input does not fit).
+fn f32_output_fact(
+    name: &str,
+    fact: &TypedFact,
+    output_shape: impl Fn(&[usize]) -> Option<TVec<usize>>,
+) -> TractResult<TVec<TypedFact>> {
+    tract_onnx::tract_core::internal::ensure!(fact.datum_type == f32::datum_type());
+    let shape = fact
+        .shape
+        .as_concrete()
+        .and_then(output_shape)
+        .ok_or_else(|| {
+            tract_onnx::tract_core::internal::format_err!(
+                "{name}: input {:?} does not fit",
+                fact.shape
+            )
+        })?;
+    Ok(tvec!(f32::fact(shape)))
 }
 
 /// A new f32 tensor of `shape`, zeroed, then filled by `fill`.
@@ -128,6 +154,91 @@ fn constant_weights(
     Ok(Some((w, bias)))
 }
 
+/// A convolution node the strided direct ops take: one group, constant f32 OIHW weights and
+/// bias, a `[I, H, W]` or `[1, I, H, W]` input of known shape, explicit or no padding,
+/// dilation 1 and the same stride on both axes.
+pub(super) struct PlainConv {
+    pub input: OutletId,
+    /// The input's shape, and its channels, rows and columns.
+    pub shape: TVec<usize>,
+    pub planes: (usize, usize, usize),
+    pub kernel: (usize, usize),
+    pub before: (usize, usize),
+    pub after: (usize, usize),
+    /// `[O, I, kh, kw]`, and one bias per output channel.
+    pub weights: Arc<Tensor>,
+    pub bias: Vec<f32>,
+    /// The output shape tract's convolution declares: a replacement must give the same.
+    pub declared: TVec<usize>,
+}
+
+/// Node `id` as a [`PlainConv`] with strides `stride`, or `None`.
+pub(super) fn plain_conv(
+    model: &TypedModel,
+    id: usize,
+    stride: usize,
+) -> TractResult<Option<PlainConv>> {
+    use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+    use tract_onnx::tract_core::ops::nn::DataFormat;
+    let node = model.node(id);
+    let Some(conv) = node.op_as::<Conv>() else {
+        return Ok(None);
+    };
+    let spec = &conv.pool_spec;
+    let Some((before, after)) = padding(&spec.padding) else {
+        return Ok(None);
+    };
+    let &[kh, kw] = spec.kernel_shape.as_slice() else {
+        return Ok(None);
+    };
+    if conv.group != 1
+        || conv.q_params.is_some()
+        || conv.kernel_fmt != KernelFormat::OIHW
+        || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+        || spec.strides().len() != 2
+        || spec.strides().iter().any(|&s| s != stride)
+        || spec.dilations().iter().any(|&d| d != 1)
+        || node.inputs.len() != 3
+        || node.outputs.len() != 1
+    {
+        return Ok(None);
+    }
+    let Some(shape) = model.outlet_fact(node.inputs[0])?.shape.as_concrete() else {
+        return Ok(None);
+    };
+    let Some((i, h, w)) = planes(shape) else {
+        return Ok(None);
+    };
+    let Some((weights, bias)) = constant_weights(model, node)? else {
+        return Ok(None);
+    };
+    let Some(declared) = model.outlet_fact(OutletId::new(id, 0))?.shape.as_concrete() else {
+        return Ok(None);
+    };
+    if weights.shape()[1..] != [i, kh, kw] {
+        return Ok(None);
+    }
+    Ok(Some(PlainConv {
+        input: node.inputs[0],
+        shape: shape.into(),
+        planes: (i, h, w),
+        kernel: (kh, kw),
+        before,
+        after,
+        weights,
+        bias,
+        declared: declared.into(),
+    }))
+}
+
+/// Whether tract would run a convolution of `inputs` values per output point, from rows
+/// `w_in` wide into rows `w_out` wide, through its direct spatial kernel
+/// (`can_direct_spatial` in tract-core's `conv.rs`: rows at least `MIN_DIRECT_SPATIAL_W` = 128
+/// wide and at most 576 inputs per point), whose rounding differs from im2col's.
+pub(super) fn tract_direct_spatial(inputs: usize, w_in: usize, w_out: usize) -> bool {
+    w_in >= 128 && w_out >= 128 && inputs <= 576
+}
+
 /// OIHW weights (`O` rows of `I * kh * kw`) transposed to the direct kernel's `[I * kh * kw,
 /// O]`: one row per input channel and tap, holding that tap's weight for every output channel.
 fn tap_major(w: &Tensor) -> TractResult<Tensor> {
@@ -188,6 +299,30 @@ pub(super) fn past_relu(model: &TypedModel, outlet: OutletId) -> TractResult<(Ou
         }
     }
     Ok((outlet, false))
+}
+
+/// With AVX-512, replaces every node `at` matches (it gives the node's input and the op that
+/// computes it) with that op, named after the node with `suffix`, taking in a ReLU that
+/// follows the node alone (`with_relu` sets the op's flag): the loop of the convolution
+/// rewrites.
+pub(super) fn replace_convolutions<O: Into<Box<dyn TypedOp>>>(
+    model: &mut TypedModel,
+    suffix: &str,
+    at: impl Fn(&TypedModel, usize) -> TractResult<Option<(OutletId, O)>>,
+    with_relu: impl Fn(O, bool) -> O,
+) -> TractResult<()> {
+    if !direct::available() {
+        return Ok(());
+    }
+    for id in model.eval_order()? {
+        let Some((x, op)) = at(model, id)? else {
+            continue;
+        };
+        let (last, relu) = past_relu(model, OutletId::new(id, 0))?;
+        let name = format!("{}.{suffix}", model.node(id).name);
+        substitute(model, x, last, name, with_relu(op, relu))?;
+    }
+    Ok(())
 }
 
 /// Wires `op` on `input` as `name` and routes every reader of `last` to it instead: one

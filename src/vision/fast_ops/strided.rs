@@ -12,13 +12,10 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_onnx::tract_core::ops::nn::DataFormat;
 
-use super::direct::{available, convolve, Geometry};
-use super::{
-    constant_weights, f32_output, f32_slice, padding, past_relu, planes, substitute, tap_major,
-};
+use super::direct::{convolve, Geometry};
+use super::{f32_output, f32_output_fact, f32_slice, planes, replace_convolutions, tap_major};
+use super::{plain_conv, tract_direct_spatial};
 
 /// `out[o, y, x] = relu?(bias[o] + sum_{i, dy, dx} w[o, i, dy, dx] * xpad[i, 2y + dy, 2x + dx])`
 /// for an f32 `[I, H, W]` or `[1, I, H, W]` input, `xpad` being the input with `before` rows
@@ -159,14 +156,7 @@ impl EvalOp for StridedConv {
 
 impl TypedOp for StridedConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let fact = inputs[0];
-        ensure!(fact.datum_type == f32::datum_type());
-        let shape = fact
-            .shape
-            .as_concrete()
-            .and_then(|s| self.output_shape(s))
-            .ok_or_else(|| format_err!("StridedConv: input {:?} does not fit", fact.shape))?;
-        Ok(tvec!(f32::fact(shape)))
+        f32_output_fact("StridedConv", inputs[0], |s| self.output_shape(s))
     }
 
     as_op!();
@@ -175,97 +165,46 @@ impl TypedOp for StridedConv {
 /// Narrowest output [`replace_strided`] takes, as for [`super::Conv3x3`].
 const MIN_WIDTH: usize = 24;
 
-/// tract's own threshold (`MIN_DIRECT_SPATIAL_W` in tract-core's `conv.rs`): with input and
-/// output rows at least this wide, and few enough inputs per output, tract runs a convolution
-/// through its direct spatial kernel, whose arithmetic differs from im2col's. Those stay tract's.
-const TRACT_DIRECT_SPATIAL_W: usize = 128;
-/// tract's other limit for its direct spatial kernel: inputs per output point.
-const TRACT_DIRECT_SPATIAL_K: usize = 576;
-
 /// Replaces every f32 convolution of a decluttered `model` with stride 2, a 3x3 or 7x7 kernel,
 /// dilation 1, explicit or no padding, one group, constant weights and bias, over a `[I, H, W]`
 /// or `[1, I, H, W]` input that tract would multiply through im2col, into outputs at least
 /// [`MIN_WIDTH`] wide, with [`StridedConv`],
 /// taking in a ReLU that follows it alone. Does nothing on CPUs without AVX-512.
 pub fn replace_strided(model: &mut TypedModel) -> TractResult<()> {
-    if !available() {
-        return Ok(());
-    }
-    for id in model.eval_order()? {
-        let Some((x, op)) = strided_at(model, id)? else {
-            continue;
-        };
-        let (last, relu) = past_relu(model, OutletId::new(id, 0))?;
-        let name = format!("{}.strided", model.node(id).name);
-        substitute(model, x, last, name, StridedConv { relu, ..op })?;
-    }
-    Ok(())
+    replace_convolutions(model, "strided", strided_at, |op, relu| StridedConv {
+        relu,
+        ..op
+    })
 }
 
 fn strided_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, StridedConv)>> {
-    let node = model.node(id);
-    let Some(conv) = node.op_as::<Conv>() else {
+    let Some(c) = plain_conv(model, id, 2)? else {
         return Ok(None);
     };
-    let spec = &conv.pool_spec;
-    let Some((before, after)) = padding(&spec.padding) else {
-        return Ok(None);
-    };
-    let kernel = match *spec.kernel_shape.as_slice() {
-        [kh, kw] if (kh, kw) == (3, 3) || (kh, kw) == (7, 7) => (kh, kw),
-        _ => return Ok(None),
-    };
-    if conv.group != 1
-        || conv.q_params.is_some()
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
-        || spec.strides().iter().any(|&s| s != 2)
-        || spec.strides().len() != 2
-        || spec.dilations().iter().any(|&d| d != 1)
-        || node.inputs.len() != 3
-        || node.outputs.len() != 1
-    {
+    let (i, _, w_in) = c.planes;
+    let (kh, kw) = c.kernel;
+    if c.kernel != (3, 3) && c.kernel != (7, 7) {
         return Ok(None);
     }
-    let fact = model.outlet_fact(node.inputs[0])?;
-    let Some(shape) = fact.shape.as_concrete() else {
-        return Ok(None);
-    };
-    let Some((i, _, w_in)) = planes(shape) else {
-        return Ok(None);
-    };
-    let Some((w, bias)) = constant_weights(model, node)? else {
-        return Ok(None);
-    };
-    let (kh, kw) = kernel;
-    if w.shape()[1..] != [i, kh, kw] {
-        return Ok(None);
-    }
-    let taps = i * kh * kw;
     let op = StridedConv {
-        weights: tap_major(&w)?.into_arc_tensor(),
-        bias: Tensor::from_shape(&[bias.len()], &bias)?.into_arc_tensor(),
-        kernel,
-        before,
-        after,
+        weights: tap_major(&c.weights)?.into_arc_tensor(),
+        bias: Tensor::from_shape(&[c.bias.len()], &c.bias)?.into_arc_tensor(),
+        kernel: c.kernel,
+        before: c.before,
+        after: c.after,
         relu: false,
     };
-    let declared = model.outlet_fact(OutletId::new(id, 0))?.shape.as_concrete();
-    let Some(out) = op.output_shape(shape).filter(|s| Some(&s[..]) == declared) else {
+    let Some(out) = op.output_shape(&c.shape).filter(|s| *s == c.declared) else {
         return Ok(None);
     };
     // Narrow outputs leave strip lanes idle: the 3x3 layers of recognition's last stages (1
     // to 17 wide) ran up to 3x slower than tract. Where tract would use its direct spatial
-    // kernel the arithmetic differs: those are left to it too.
+    // kernel the arithmetic differs: those are `SpatialConv`'s or tract's.
     let w_out = out[out.len() - 1];
-    if w_out < MIN_WIDTH
-        || w_in >= TRACT_DIRECT_SPATIAL_W
-            && w_out >= TRACT_DIRECT_SPATIAL_W
-            && taps <= TRACT_DIRECT_SPATIAL_K
-    {
+    if w_out < MIN_WIDTH || tract_direct_spatial(i * kh * kw, w_in, w_out) {
         return Ok(None);
     }
-    Ok(Some((node.inputs[0], op)))
+    Ok(Some((c.input, op)))
 }
 
 #[cfg(test)]
@@ -313,7 +252,7 @@ mod tests {
 
     #[test]
     fn stride_two_matches_the_definition() {
-        if !available() {
+        if !super::super::direct_convolutions_available() {
             return;
         }
         let cases = [
