@@ -19,10 +19,8 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_onnx::tract_core::ops::nn::DataFormat;
 
-use super::{constant_weights, f32_slice, padding, planes, replace_convolutions};
+use super::{conv_node, f32_slice, planes, replace_convolutions};
 
 /// The filter window of a depthwise convolution: its size, its strides, and the padding before
 /// and after the input plane.
@@ -581,65 +579,38 @@ pub fn replace_depthwise(model: &mut TypedModel) -> TractResult<()> {
 
 /// The input and the op (without its ReLU) when node `id` is such a convolution.
 fn depthwise_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, Depthwise)>> {
-    let node = model.node(id);
-    let Some(conv) = node.op_as::<Conv>() else {
+    let Some(conv) = conv_node(model, id)? else {
         return Ok(None);
     };
-    let spec = &conv.pool_spec;
-    let Some((before, after)) = padding(&spec.padding) else {
-        return Ok(None);
-    };
-    let strides = spec.strides();
+    let (c, _, _) = conv.planes;
+    let (kh, kw) = conv.kernel;
     // The kernel sizes and strides the AVX-512 loops unroll for; others stay tract's.
-    let unrolled = matches!(spec.kernel_shape.as_slice(), [3, 3] | [5, 5])
-        && strides.len() == 2
-        && strides.iter().all(|s| matches!(s, 1 | 2));
-    if !unrolled
-        || conv.group < 2
-        || conv.group != spec.input_channels
-        || conv.group != spec.output_channels
-        || conv.q_params.is_some()
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
-        || spec.dilations().iter().any(|&d| d != 1)
-        || node.inputs.len() != 3
-        || node.outputs.len() != 1
-    {
-        return Ok(None);
-    }
-    let window = Window {
-        kernel: (spec.kernel_shape[0], spec.kernel_shape[1]),
-        strides: (strides[0], strides[1]),
-        before,
-        after,
-    };
-    let fact = model.outlet_fact(node.inputs[0])?;
-    let Some(shape) = fact.shape.as_concrete() else {
-        return Ok(None);
-    };
-    let Some((c, _, _)) = planes(shape) else {
-        return Ok(None);
-    };
-    let Some((w, bias)) = constant_weights(model, node)? else {
-        return Ok(None);
-    };
-    let (kh, kw) = window.kernel;
-    if w.shape() != [c, 1, kh, kw] {
+    let unrolled = matches!(conv.kernel, (3, 3) | (5, 5))
+        && matches!(conv.strides.0, 1 | 2)
+        && matches!(conv.strides.1, 1 | 2);
+    if !unrolled || conv.group < 2 || conv.group != c || conv.weights.shape() != [c, 1, kh, kw] {
         return Ok(None);
     }
     let op = Depthwise {
-        window,
-        weights: Tensor::from_shape(&[c, kh * kw], f32_slice(&w, "depthwise weights")?)?
-            .into_arc_tensor(),
-        bias: Tensor::from_shape(&[c], &bias)?.into_arc_tensor(),
+        window: Window {
+            kernel: conv.kernel,
+            strides: conv.strides,
+            before: conv.before,
+            after: conv.after,
+        },
+        weights: Tensor::from_shape(
+            &[c, kh * kw],
+            f32_slice(&conv.weights, "depthwise weights")?,
+        )?
+        .into_arc_tensor(),
+        bias: Tensor::from_shape(&[c], &conv.bias)?.into_arc_tensor(),
         relu: false,
     };
     // The op must give the shape tract's convolution declares.
-    let declared = model.outlet_fact(OutletId::new(id, 0))?.shape.as_concrete();
-    if op.output_shape(shape).as_deref() != declared {
+    if op.output_shape(&conv.shape).as_deref() != Some(&conv.declared[..]) {
         return Ok(None);
     }
-    Ok(Some((node.inputs[0], op)))
+    Ok(Some((conv.input, op)))
 }
 
 #[cfg(test)]

@@ -130,6 +130,12 @@ pub(super) fn convolve(
     true
 }
 
+/// Positions per strip: two 16-lane registers per output channel.
+const STRIP: usize = 32;
+/// Output channels per tile: 24 accumulators, 2 input vectors and a broadcast fit in the
+/// 32 registers.
+const TILE: usize = 12;
+
 /// A rectangle of the output one thread computes: output channels by positions.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq)]
@@ -161,8 +167,6 @@ impl SharedOut {
 /// other most of the layer; its 8x10 planes have too few strips to split by positions.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn split(co: usize, positions: usize, threads: usize) -> Vec<Part> {
-    const TILE: usize = 12;
-    const STRIP: usize = 32;
     let whole = Part {
         channels: 0..co,
         positions: 0..positions,
@@ -253,13 +257,8 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::Operands;
+    use super::{Operands, STRIP, TILE};
 
-    /// Positions per strip: two 16-lane registers per output channel.
-    const STRIP: usize = 32;
-    /// Output channels per tile: 24 accumulators, 2 input vectors and a broadcast fit in the
-    /// 32 registers.
-    pub(super) const TILE: usize = 12;
     /// Planes above this many values get their strips packed (see `strips`); below it the
     /// input rows sit close enough together to stay in L1.
     const PACK_PLANE: usize = 1024;

@@ -154,30 +154,28 @@ fn constant_weights(
     Ok(Some((w, bias)))
 }
 
-/// A convolution node the strided direct ops take: one group, constant f32 OIHW weights and
-/// bias, a `[I, H, W]` or `[1, I, H, W]` input of known shape, explicit or no padding,
-/// dilation 1 and the same stride on both axes.
-pub(super) struct PlainConv {
+/// A convolution node as the direct ops take it: constant f32 OIHW weights and bias, a
+/// `[I, H, W]` or `[1, I, H, W]` input of known shape, explicit or no padding and dilation 1;
+/// each op checks its own kernel, strides and groups.
+pub(super) struct ConvNode {
     pub input: OutletId,
     /// The input's shape, and its channels, rows and columns.
     pub shape: TVec<usize>,
     pub planes: (usize, usize, usize),
     pub kernel: (usize, usize),
+    pub strides: (usize, usize),
+    pub group: usize,
     pub before: (usize, usize),
     pub after: (usize, usize),
-    /// `[O, I, kh, kw]`, and one bias per output channel.
+    /// `[O, I / group, kh, kw]`, and one bias per output channel.
     pub weights: Arc<Tensor>,
     pub bias: Vec<f32>,
     /// The output shape tract's convolution declares: a replacement must give the same.
     pub declared: TVec<usize>,
 }
 
-/// Node `id` as a [`PlainConv`] with strides `stride`, or `None`.
-pub(super) fn plain_conv(
-    model: &TypedModel,
-    id: usize,
-    stride: usize,
-) -> TractResult<Option<PlainConv>> {
+/// Node `id` as a [`ConvNode`], or `None`.
+pub(super) fn conv_node(model: &TypedModel, id: usize) -> TractResult<Option<ConvNode>> {
     use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
     use tract_onnx::tract_core::ops::nn::DataFormat;
     let node = model.node(id);
@@ -188,15 +186,13 @@ pub(super) fn plain_conv(
     let Some((before, after)) = padding(&spec.padding) else {
         return Ok(None);
     };
-    let &[kh, kw] = spec.kernel_shape.as_slice() else {
+    let (&[kh, kw], &[sy, sx]) = (spec.kernel_shape.as_slice(), spec.strides().as_ref()) else {
         return Ok(None);
     };
-    if conv.group != 1
+    if conv.group == 0
         || conv.q_params.is_some()
         || conv.kernel_fmt != KernelFormat::OIHW
         || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
-        || spec.strides().len() != 2
-        || spec.strides().iter().any(|&s| s != stride)
         || spec.dilations().iter().any(|&d| d != 1)
         || node.inputs.len() != 3
         || node.outputs.len() != 1
@@ -215,14 +211,16 @@ pub(super) fn plain_conv(
     let Some(declared) = model.outlet_fact(OutletId::new(id, 0))?.shape.as_concrete() else {
         return Ok(None);
     };
-    if weights.shape()[1..] != [i, kh, kw] {
+    if i % conv.group != 0 || weights.shape()[1..] != [i / conv.group, kh, kw] {
         return Ok(None);
     }
-    Ok(Some(PlainConv {
+    Ok(Some(ConvNode {
         input: node.inputs[0],
         shape: shape.into(),
         planes: (i, h, w),
         kernel: (kh, kw),
+        strides: (sy, sx),
+        group: conv.group,
         before,
         after,
         weights,

@@ -17,8 +17,8 @@
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
+use super::{conv_node, tract_direct_spatial};
 use super::{f32_output, f32_output_fact, f32_slice, planes, replace_convolutions};
-use super::{plain_conv, tract_direct_spatial};
 
 /// The kernel side this op takes.
 const K: usize = 3;
@@ -447,11 +447,11 @@ pub fn replace_spatial(model: &mut TypedModel) -> TractResult<()> {
 }
 
 fn spatial_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, SpatialConv)>> {
-    let Some(c) = plain_conv(model, id, S)? else {
+    let Some(c) = conv_node(model, id)? else {
         return Ok(None);
     };
     let (i, _, w_in) = c.planes;
-    if c.kernel != (K, K) || c.weights.shape()[0] % 4 != 0 {
+    if c.group != 1 || c.strides != (S, S) || c.kernel != (K, K) || c.weights.shape()[0] % 4 != 0 {
         return Ok(None);
     }
     let op = SpatialConv {

@@ -14,8 +14,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
 use super::direct::{convolve, Geometry};
+use super::{conv_node, tract_direct_spatial};
 use super::{f32_output, f32_output_fact, f32_slice, planes, replace_convolutions, tap_major};
-use super::{plain_conv, tract_direct_spatial};
 
 /// `out[o, y, x] = relu?(bias[o] + sum_{i, dy, dx} w[o, i, dy, dx] * xpad[i, 2y + dy, 2x + dx])`
 /// for an f32 `[I, H, W]` or `[1, I, H, W]` input, `xpad` being the input with `before` rows
@@ -178,12 +178,12 @@ pub fn replace_strided(model: &mut TypedModel) -> TractResult<()> {
 }
 
 fn strided_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, StridedConv)>> {
-    let Some(c) = plain_conv(model, id, 2)? else {
+    let Some(c) = conv_node(model, id)? else {
         return Ok(None);
     };
     let (i, _, w_in) = c.planes;
     let (kh, kw) = c.kernel;
-    if c.kernel != (3, 3) && c.kernel != (7, 7) {
+    if c.group != 1 || c.strides != (2, 2) || (c.kernel != (3, 3) && c.kernel != (7, 7)) {
         return Ok(None);
     }
     let op = StridedConv {
