@@ -17,7 +17,7 @@ use facelite as _;
 #[path = "support/raw_models.rs"]
 mod raw_models;
 use raw_models::{fixture, plan, plan_without_rewrites, MODELS};
-use tract_linalg::multithread::{multithread_tract_scope, Executor};
+use tract_linalg::multithread::multithread_tract_scope;
 use tract_onnx::prelude::*;
 
 const RUNS: usize = 20;
@@ -141,11 +141,11 @@ fn main() {
         .filter(|a| !(a.starts_with('t') && a[1..].parse::<usize>().is_ok()))
         .collect();
     if threads > 1 {
+        // One job in the pool with the other workers kept awake, as the engine runs a call.
         let executor = facelite::vision::model::inference_pool(threads);
-        if let Executor::MultiThread(pool) = &executor {
-            let pool = pool.clone();
-            pool.install(|| multithread_tract_scope(executor, || run_all(&only, threads)));
-        }
+        facelite::vision::model::in_pool(&executor, || {
+            multithread_tract_scope(executor.clone(), || run_all(&only, threads))
+        });
     } else {
         run_all(&only, threads);
     }

@@ -291,10 +291,7 @@ impl Engine {
     /// stages run on that worker, and the other workers steal each layer's parts from its
     /// queue. Nested calls run in place.
     fn in_pool<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
-        match &self.executor {
-            Executor::MultiThread(pool) => pool.install(work),
-            _ => work(),
-        }
+        super::model::in_pool(&self.executor, work)
     }
 
     /// Internals for benches, tensor dumps and parity checks; the executor is the one the

@@ -1,6 +1,8 @@
 //! Model bytes -> optimised tract plans with pinned input shapes, plus the identity of each model
 //! (name, kind, version, sha256) that `/version` reports and embeddings carry.
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -200,11 +202,132 @@ pub fn run(
             })
             .collect()
     };
-    // Inside the pool the whole run is one job on a worker: each layer's split is then pushed
-    // to that worker's own queue, where the others steal it, instead of the calling thread
-    // handing every layer to the pool and sleeping until it is done.
-    match executor {
-        tract_linalg::multithread::Executor::MultiThread(pool) => pool.install(infer),
-        _ => infer(),
+    in_pool(executor, infer)
+}
+
+/// Runs `work` as one job on a worker of `executor`'s pool, if it has one, with the pool's other
+/// workers kept awake until it returns.
+///
+/// Inside the pool each layer's split is pushed to the running worker's own queue, where the
+/// others steal it, instead of the calling thread handing every layer to the pool and sleeping
+/// until it is done. A rayon worker with nothing to do sleeps after about 30 us, and waking it
+/// took 20-45 us here: about as long as a small layer's half. Each split layer then ran nearly
+/// serially. For the length of `work`, every other worker runs a job that takes each part as
+/// soon as it is queued, and spins while there is none (as onnxruntime's own pool spins during a
+/// run). Calls nested in `work`, or in a part a kept-awake worker takes, run in place.
+pub fn in_pool<R: Send>(
+    executor: &tract_linalg::multithread::Executor,
+    work: impl FnOnce() -> R + Send,
+) -> R {
+    let tract_linalg::multithread::Executor::MultiThread(pool) = executor else {
+        return work();
+    };
+    if KEPT_AWAKE.with(Cell::get) && pool.current_thread_index().is_some() {
+        return work();
+    }
+    pool.install(|| {
+        let runner = pool.current_thread_index();
+        let finished = AtomicBool::new(false);
+        pool.scope(|s| {
+            for _ in 1..pool.current_num_threads() {
+                s.spawn(|_| {
+                    // The runner itself may pick this job up while it waits inside `work`
+                    // (nothing else would end it); it then returns at once.
+                    if pool.current_thread_index() == runner {
+                        return;
+                    }
+                    let _awake = AwakeFlag::set();
+                    while !finished.load(Ordering::Acquire) {
+                        if pool.yield_now().is_none() {
+                            return;
+                        }
+                        std::hint::spin_loop();
+                    }
+                });
+            }
+            // Set even if `work` panics: the helpers must end for the scope to end.
+            let _finish = SetOnDrop(&finished);
+            let _awake = AwakeFlag::set();
+            work()
+        })
+    })
+}
+
+thread_local! {
+    /// Whether this thread is running an [`in_pool`] job or keeping awake for one.
+    static KEPT_AWAKE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// [`KEPT_AWAKE`] for this thread, restored when dropped.
+struct AwakeFlag(bool);
+
+impl AwakeFlag {
+    fn set() -> AwakeFlag {
+        AwakeFlag(KEPT_AWAKE.with(|k| k.replace(true)))
+    }
+}
+
+impl Drop for AwakeFlag {
+    fn drop(&mut self) {
+        KEPT_AWAKE.with(|k| k.set(self.0));
+    }
+}
+
+/// Stores `true` when dropped.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use tract_linalg::multithread::Executor;
+
+    use super::{in_pool, inference_pool};
+
+    /// The work runs on a worker and nested calls in place; a part it queues is taken by the
+    /// other worker; a panic in the work reaches the caller instead of leaving the kept-awake
+    /// worker spinning, and the pool serves the next call.
+    #[test]
+    fn in_pool_runs_on_a_worker_keeps_the_other_one_and_ends_it() {
+        let executor = inference_pool(2);
+        let Executor::MultiThread(pool) = &executor else {
+            panic!("two threads make a pool");
+        };
+        let (outer, inner) = in_pool(&executor, || {
+            let outer = pool.current_thread_index();
+            (outer, in_pool(&executor, || pool.current_thread_index()))
+        });
+        assert!(outer.is_some(), "the work runs on a worker");
+        assert_eq!(outer, inner, "a nested call runs in place");
+
+        // One part waits for the other to start: only a second worker can start it.
+        let started = AtomicBool::new(false);
+        let (waited, _) = in_pool(&executor, || {
+            pool.join(
+                || {
+                    let until = Instant::now() + Duration::from_secs(5);
+                    while !started.load(Ordering::Acquire) && Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    started.load(Ordering::Acquire)
+                },
+                || started.store(true, Ordering::Release),
+            )
+        });
+        assert!(waited, "the other worker took the queued part");
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            in_pool(&executor, || panic!("a failing run"))
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(in_pool(&executor, || 7), 7);
+        assert_eq!(in_pool(&Executor::SingleThread, || 8), 8);
     }
 }
