@@ -211,10 +211,14 @@ pub fn run(
 /// Inside the pool each layer's split is pushed to the running worker's own queue, where the
 /// others steal it, instead of the calling thread handing every layer to the pool and sleeping
 /// until it is done. A rayon worker with nothing to do sleeps after about 30 us, and waking it
-/// took 20-45 us here: about as long as a small layer's half. Each split layer then ran nearly
-/// serially. For the length of `work`, every other worker runs a job that takes each part as
-/// soon as it is queued, and spins while there is none (as onnxruntime's own pool spins during a
-/// run). Calls nested in `work`, or in a part a kept-awake worker takes, run in place.
+/// took 20-45 us here: about as long as a small layer's half. For the length of `work`, every
+/// other worker runs a job that takes each part as soon as it is queued, and spins while there
+/// is none (as onnxruntime's own pool spins during a run). Called on a worker of the pool
+/// already (nested calls, the halves of a `join`), `work` runs in place.
+///
+/// A worker spins only from idle: one that is running a call, or spinning for one, returns at
+/// once from any keep-awake job it picks up while waiting. Otherwise two concurrent calls could
+/// each leave a worker spinning for the other above its own unfinished work.
 pub fn in_pool<R: Send>(
     executor: &tract_linalg::multithread::Executor,
     work: impl FnOnce() -> R + Send,
@@ -222,21 +226,20 @@ pub fn in_pool<R: Send>(
     let tract_linalg::multithread::Executor::MultiThread(pool) = executor else {
         return work();
     };
-    if KEPT_AWAKE.with(Cell::get) && pool.current_thread_index().is_some() {
+    if pool.current_thread_index().is_some() {
+        let _busy = BusyFlag::set();
         return work();
     }
     pool.install(|| {
-        let runner = pool.current_thread_index();
+        let _busy = BusyFlag::set();
         let finished = AtomicBool::new(false);
         pool.scope(|s| {
             for _ in 1..pool.current_num_threads() {
                 s.spawn(|_| {
-                    // The runner itself may pick this job up while it waits inside `work`
-                    // (nothing else would end it); it then returns at once.
-                    if pool.current_thread_index() == runner {
+                    if BUSY.with(Cell::get) {
                         return;
                     }
-                    let _awake = AwakeFlag::set();
+                    let _busy = BusyFlag::set();
                     while !finished.load(Ordering::Acquire) {
                         if pool.yield_now().is_none() {
                             return;
@@ -247,29 +250,28 @@ pub fn in_pool<R: Send>(
             }
             // Set even if `work` panics: the helpers must end for the scope to end.
             let _finish = SetOnDrop(&finished);
-            let _awake = AwakeFlag::set();
             work()
         })
     })
 }
 
 thread_local! {
-    /// Whether this thread is running an [`in_pool`] job or keeping awake for one.
-    static KEPT_AWAKE: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread is running an [`in_pool`] call or keeping awake for one.
+    static BUSY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// [`KEPT_AWAKE`] for this thread, restored when dropped.
-struct AwakeFlag(bool);
+/// [`BUSY`] for this thread, restored when dropped.
+struct BusyFlag(bool);
 
-impl AwakeFlag {
-    fn set() -> AwakeFlag {
-        AwakeFlag(KEPT_AWAKE.with(|k| k.replace(true)))
+impl BusyFlag {
+    fn set() -> BusyFlag {
+        BusyFlag(BUSY.with(|k| k.replace(true)))
     }
 }
 
-impl Drop for AwakeFlag {
+impl Drop for BusyFlag {
     fn drop(&mut self) {
-        KEPT_AWAKE.with(|k| k.set(self.0));
+        BUSY.with(|k| k.set(self.0));
     }
 }
 
@@ -329,5 +331,40 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(in_pool(&executor, || 7), 7);
         assert_eq!(in_pool(&Executor::SingleThread, || 8), 8);
+    }
+
+    /// Two callers at once, each call waiting inside its work for a part the other worker took:
+    /// every call ends (a worker that waits inside one call never spins for the other).
+    #[test]
+    fn concurrent_calls_all_end() {
+        let executor = inference_pool(2);
+        let Executor::MultiThread(pool) = &executor else {
+            panic!("two threads make a pool");
+        };
+        let spin = |us: u64| {
+            let until = Instant::now() + Duration::from_micros(us);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        };
+        let (done, ended) = std::sync::mpsc::channel();
+        for caller in 0..2 {
+            let (executor, pool, done) = (executor.clone(), pool.clone(), done.clone());
+            std::thread::spawn(move || {
+                for _ in 0..300 {
+                    in_pool(&executor, || {
+                        pool.join(|| spin(20), || spin(80));
+                        pool.join(|| spin(80), || spin(20));
+                    });
+                }
+                let _ = done.send(caller);
+            });
+        }
+        for _ in 0..2 {
+            assert!(
+                ended.recv_timeout(Duration::from_secs(60)).is_ok(),
+                "a call never ended"
+            );
+        }
     }
 }
