@@ -78,9 +78,10 @@ fn decode_through_image(
 
 /// The common JPEG (YCbCr) straight through zune-jpeg, the decoder `image` itself wraps, with
 /// the options `image` gives it, so the pixels are the same. `image`'s wrapper copies the input,
-/// parses the headers three times and asks for the EXIF block separately; on a 1-megapixel
-/// photo that is a tenth of the decode. `None` for other colour spaces, which take `image`'s
-/// path.
+/// parses the headers three times and asks for the EXIF block separately. In a profile of a
+/// 1-megapixel photo's decode, `memset` and the end-of-image check fell from 9.7% to 5.7% of
+/// the samples (the rest is zune-jpeg's own work). `None` for other colour spaces, which take
+/// `image`'s path.
 fn decode_ycbcr_jpeg(bytes: &[u8], max_pixels: u64) -> Result<Option<RgbImage>, VisionError> {
     let undecodable = |e: zune_jpeg::errors::DecodeErrors| VisionError::Undecodable(e.to_string());
     let options = DecoderOptions::default()
