@@ -25,8 +25,8 @@ extern "C" {
 /// 10 ms after the free, mimalloc's default. A pipeline run frees a model's tensors and asks
 /// for the same sizes again within milliseconds, or at the next request: with the default,
 /// 160 runs of decode, detect, embed and mesh took about 15,000 page faults (each a page cleared
-/// by the kernel) and 7.5-8.5 s of CPU; without purging, 500-1,150 faults and 7.0-7.5 s. The cost is
-/// that the process keeps its high-water mark of memory, which the input limits bound.
+/// by the kernel) and 7.5-8.5 s of CPU; without purging, 500-1,150 faults and 7.0-7.5 s. The
+/// cost is that the process keeps its high-water mark of memory, which the input limits bound.
 pub(crate) fn keep_freed_memory() {
     // SAFETY: a plain setter of a process-wide integer option, callable at any time.
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) }

@@ -291,7 +291,8 @@ impl Engine {
     /// models the caller and the pool's still-spinning workers would be `n + 1` threads on `n`
     /// cores. Run on a worker, the caller sleeps once for the whole call, single-threaded
     /// stages run on that worker, and the other workers steal each layer's parts from its
-    /// queue. Nested calls run in place.
+    /// queue, kept awake for the length of the call ([`super::model::in_pool`]). Nested calls
+    /// run in place.
     fn in_pool<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
         super::model::in_pool(&self.executor, work)
     }

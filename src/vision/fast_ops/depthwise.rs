@@ -388,29 +388,31 @@ mod avx512 {
         out: &mut [f32],
     ) {
         let (x, out) = (x.as_ptr(), out.as_mut_ptr());
+        match flat.offsets.len() {
+            9 => flat_run::<9>(x, flat, k, bias, relu, out),
+            _ => flat_run::<25>(x, flat, k, bias, relu, out),
+        }
+    }
+
+    /// Every vector of a run with `T` taps, four at a time, then one at a time.
+    #[inline(always)]
+    unsafe fn flat_run<const T: usize>(
+        x: *const f32,
+        flat: &Flat,
+        k: &[f32],
+        bias: f32,
+        relu: bool,
+        out: *mut f32,
+    ) {
         let vectors = flat.len.div_ceil(16);
         let mut v = 0;
-        match flat.offsets.len() {
-            9 => {
-                while v + 4 <= vectors {
-                    flat_vectors::<9, 4>(x, flat, k, bias, relu, out, v);
-                    v += 4;
-                }
-                while v < vectors {
-                    flat_vectors::<9, 1>(x, flat, k, bias, relu, out, v);
-                    v += 1;
-                }
-            }
-            _ => {
-                while v + 4 <= vectors {
-                    flat_vectors::<25, 4>(x, flat, k, bias, relu, out, v);
-                    v += 4;
-                }
-                while v < vectors {
-                    flat_vectors::<25, 1>(x, flat, k, bias, relu, out, v);
-                    v += 1;
-                }
-            }
+        while v + 4 <= vectors {
+            flat_vectors::<T, 4>(x, flat, k, bias, relu, out, v);
+            v += 4;
+        }
+        while v < vectors {
+            flat_vectors::<T, 1>(x, flat, k, bias, relu, out, v);
+            v += 1;
         }
     }
 
