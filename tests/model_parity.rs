@@ -193,8 +193,9 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
     }
     assert_eq!(count_ops("human-facemesh.onnx", "Neg"), 0);
     // Every 1x1 convolution, every 3x3 one with stride 1 (one group) at least 24 pixels wide,
-    // every depthwise one and the wide stride-2 input layer of CenterFace take the AVX-512
-    // kernels where the CPU has them, and none elsewhere.
+    // every depthwise one, the wide stride-2 input layer of CenterFace and the recognition
+    // ResNet's narrow 3x3 layers (stride 1 and 2, 17x17 down to 1x1) take the AVX-512 kernels
+    // where the CPU has them, and none elsewhere.
     let direct = facelite::vision::fast_ops::direct_convolutions_available();
     for (model, op, convs) in [
         ("centerface.onnx", "Pointwise", 36),
@@ -212,6 +213,9 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
         ("centerface.onnx", "SpatialConv", 1),
         ("human-facemesh.onnx", "SpatialConv", 0),
         ("faceapi-recognition.onnx", "SpatialConv", 0),
+        ("centerface.onnx", "NarrowConv", 0),
+        ("human-facemesh.onnx", "NarrowConv", 0),
+        ("faceapi-recognition.onnx", "NarrowConv", 22),
     ] {
         let expected = if direct { convs } else { 0 };
         assert_eq!(count_ops(model, op), expected, "{model} {op}");

@@ -51,7 +51,7 @@ struct Operands<'a> {
 /// Fewest multiply-adds worth splitting across threads: about 40 us of work, well above what
 /// handing a part to another thread costs. FaceMesh's small layers ran slower split.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-const MIN_SPLIT: usize = 4 << 20;
+pub(super) const MIN_SPLIT: usize = 4 << 20;
 
 /// Runs the convolution: `weights` is `[k * taps, co]`, `out` is `[co, out_stride]`. Writes
 /// the first `positions` values of every output row and returns true, or returns false and
@@ -147,7 +147,7 @@ struct Part {
 /// The output pointer, shared by the parts of a split (which write disjoint values).
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(super) struct SharedOut(pub(super) *mut f32);
 // SAFETY: only passed to parts that write disjoint rectangles of the output (see `convolve`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
@@ -155,7 +155,7 @@ unsafe impl Sync for SharedOut {}
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl SharedOut {
     /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut f32 {
+    pub(super) fn get(self) -> *mut f32 {
         self.0
     }
 }

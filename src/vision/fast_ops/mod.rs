@@ -11,7 +11,8 @@
 //!
 //! On CPUs with AVX-512, 1x1 convolutions ([`Pointwise`]), wide 3x3 stride-1 convolutions
 //! ([`Conv3x3`]) and wide stride-2 ones ([`StridedConv`]) also leave tract's packed matrix
-//! kernels for a direct kernel (`direct.rs`) that reads the NCHW planes as they are, and
+//! kernels for a direct kernel (`direct.rs`) that reads the NCHW planes as they are, narrow
+//! 3x3 ones for [`NarrowConv`], which vectorises along the output channels instead, and
 //! depthwise convolutions leave tract's depthwise operator for [`Depthwise`], each with
 //! tract's arithmetic, so these outputs are the same bits too.
 //!
@@ -24,6 +25,7 @@ mod depthwise;
 mod direct;
 mod every_other;
 mod max_pool;
+mod narrow;
 mod pointwise;
 mod prelu;
 mod spatial;
@@ -33,6 +35,7 @@ pub use conv3x3::Conv3x3;
 pub use depthwise::Depthwise;
 pub use every_other::EveryOther;
 pub use max_pool::PlaneMaxPool;
+pub use narrow::NarrowConv;
 pub use pointwise::Pointwise;
 pub use prelu::ChannelPRelu;
 pub use spatial::SpatialConv;
@@ -42,7 +45,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 
 /// Replaces every max pooling, every decomposed PReLU and (with AVX-512) every 1x1, wide 3x3,
-/// stride-2 (im2col's and tract's direct spatial 3x3 ones) and depthwise convolution of a
+/// stride-2 (im2col's and tract's direct spatial 3x3 ones), narrow 3x3 and depthwise convolution of a
 /// decluttered `model` that the direct ops cover;
 /// anything else is left to tract. `tests/model_parity.rs` pins the resulting op counts of the shipped models, so a tract
 /// upgrade that changes the decluttered patterns cannot silently undo the speed-up.
@@ -53,11 +56,12 @@ pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     conv3x3::replace_conv3x3(model)?;
     strided::replace_strided(model)?;
     spatial::replace_spatial(model)?;
+    narrow::replace_narrow(model)?;
     depthwise::replace_depthwise(model)
 }
 
 /// Whether this CPU gets the AVX-512 convolutions ([`Pointwise`], [`Conv3x3`],
-/// [`StridedConv`], [`SpatialConv`], [`Depthwise`]): where it does not, those convolutions stay
+/// [`StridedConv`], [`SpatialConv`], [`NarrowConv`], [`Depthwise`]): where it does not, those convolutions stay
 /// tract's.
 pub fn direct_convolutions_available() -> bool {
     direct::available()
