@@ -70,9 +70,8 @@ pub struct FaceAnalysis {
 impl Engine {
     /// Loads the embedded models, replaced by the operator's models of the same kind from
     /// `config.models_dir` (see [`super::manifest`]), and optimises them for their pinned inputs.
-    /// From then on the process keeps freed memory for reuse (`alloc::keep_freed_memory`).
+    /// From then on the process keeps freed memory for reuse (see [`super::model::Parsed::plan`]).
     pub fn load(config: &VisionConfig) -> Result<Engine, VisionError> {
-        crate::alloc::keep_freed_memory();
         let mut operator: Vec<Loaded> = match &config.models_dir {
             Some(dir) => Manifest::load(dir)?,
             None => Vec::new(),

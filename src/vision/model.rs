@@ -122,7 +122,9 @@ impl Parsed {
     }
 
     /// Pins input 0 to `shape` (f32) and optimises into a runnable plan: tract's declutter, our
-    /// [`replace_slow_ops`] and [`unstride_depthwise`] rewrites, then tract's codegen.
+    /// [`replace_slow_ops`] and [`unstride_depthwise`] rewrites, then tract's codegen. From then
+    /// on the process keeps freed memory for reuse (`alloc::keep_freed_memory`), as a process
+    /// that runs models should: the engine, and the benches that time plans alone.
     pub fn plan(&self, shape: &[usize]) -> Result<Plan, VisionError> {
         self.plan_with(shape, true)
     }
@@ -134,6 +136,7 @@ impl Parsed {
     }
 
     fn plan_with(&self, shape: &[usize], rewrite: bool) -> Result<Plan, VisionError> {
+        crate::alloc::keep_freed_memory();
         let name = &self.name;
         self.model
             .clone()
