@@ -18,9 +18,11 @@ only, no decode and no pre/post-processing.
 
 Reference pipeline (ORT+OpenCV, end to end). What a competent integrator would write in Python
 with onnxruntime, OpenCV (cv2.setNumThreads = the ORT thread count) and numpy, doing the work of
-tract's `vision/t<n>_pipeline` (decode_image + Engine::analyze + Engine::mesh) on
+tract's `vision/t<n>_pipeline` (Engine::decode_image + Engine::analyze_with_mesh) on
 tests/data/obama.jpg (910x1137, one face), from the JPEG bytes in memory to a 128-d embedding and
-468 mesh points. Timed like the models (median of --runs after --warmup runs), per stage too.
+468 mesh points. obama.jpg restarts its Huffman data at every MCU row, as camera JPEGs often do,
+so at n threads tract decodes it in n bands side by side (src/vision/jpeg_bands.rs); OpenCV
+decodes it whole. Timed like the models (median of --runs after --warmup runs), per stage too.
 The three sessions are set up like the models' above except that their intra-op threads do not
 spin after a run (session.intra_op.allow_spinning = 0): with spinning, each session's idle pool
 keeps a core busy after its run, and at 2 threads on 2 cores the pipeline took ~62 ms instead of
@@ -645,7 +647,7 @@ def main():
 
     # Stage table: the reference pipeline's stages next to benches/vision.rs's stage benches.
     tract_stage = {  # label: (vision bench function for thread count t, or None; note)
-        "decode": (lambda t: "vision/decode_jpeg", "decode_jpeg (one thread)"),
+        "decode": (lambda t: f"vision/t{t}_decode", "t<n>/decode (bands side by side where the JPEG allows)"),
         "detect pre": (lambda t: f"vision/t{t}_detect_preprocess", "t<n>/detect_preprocess"),
         "detect model": (None, ""),
         "detect post": (None, "+ subject choice"),

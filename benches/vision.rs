@@ -43,6 +43,13 @@ fn stages(c: &mut Criterion) {
         let face = faces[subject::choose(&faces).expect("a face")];
         let (detector, embedder, mesh, executor) = engine.parts();
         let (w, h) = detector.primary_size(&img);
+        g.bench_function(format!("{t}/decode"), |b| {
+            b.iter(|| {
+                engine
+                    .decode_image(black_box(&bytes), MAX_PIXELS)
+                    .expect("decode")
+            })
+        });
         g.bench_function(format!("{t}/detect_preprocess"), |b| {
             b.iter(|| detector.input_tensor(black_box(&img), w, h))
         });
@@ -67,7 +74,9 @@ fn stages(c: &mut Criterion) {
         });
         g.bench_function(format!("{t}/pipeline"), |b| {
             b.iter(|| {
-                let img = decode_image(black_box(&bytes), MAX_PIXELS).expect("decode");
+                let img = engine
+                    .decode_image(black_box(&bytes), MAX_PIXELS)
+                    .expect("decode");
                 let (a, mesh) = engine.analyze_with_mesh(&img).expect("analyze");
                 (a, mesh.expect("mesh"))
             })

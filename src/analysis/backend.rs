@@ -62,6 +62,14 @@ impl From<MediaError> for FaceError {
 
 impl Backend for VisionBackend {
     fn decode_image(&self, bytes: &[u8]) -> Result<RgbImage, FaceError> {
+        // JPEGs take the engine's decoder: zune-jpeg directly, in bands on the inference pool
+        // where the file allows (see `vision::decode`). The rest go through the media layer.
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            return self
+                .engine
+                .decode_image(bytes, self.max_pixels)
+                .map_err(vision_error);
+        }
         let mut frames = media::frames(bytes, &self.limits(1, true))?;
         let img = frames
             .pop()

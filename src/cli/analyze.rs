@@ -9,7 +9,7 @@ use argh::FromArgs;
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::vision::{calibrate, decode, Embedding, Engine};
+use crate::vision::{calibrate, Embedding, Engine};
 
 /// Analyze images offline: faces, landmarks, quality, liveness and pairwise similarity as JSON.
 #[derive(FromArgs, Debug)]
@@ -98,7 +98,7 @@ fn analyze_one(
         Err(e) => return (fail(&e), None),
     };
     let started = std::time::Instant::now();
-    let img = match decode::decode_image(&bytes, config.limits.max_image_pixels) {
+    let img = match engine.decode_image(&bytes, config.limits.max_image_pixels) {
         Ok(i) => i,
         Err(e) => return (fail(&e), None),
     };

@@ -57,8 +57,10 @@ impl Enroller for EngineEnroller {
     }
 
     fn enrol(&self, bytes: &[u8]) -> Result<Enrolled, EnrolError> {
-        let img =
-            crate::vision::decode::decode_image(bytes, self.max_pixels).map_err(vision_error)?;
+        let img = self
+            .engine
+            .decode_image(bytes, self.max_pixels)
+            .map_err(vision_error)?;
         let faces = self.engine.detect(&img).map_err(vision_error)?;
         let widths: Vec<f32> = faces.iter().map(|f| f.width()).collect();
         let i = enrol::choose_face(&widths, &self.rules).map_err(EnrolError::Refused)?;

@@ -10,7 +10,6 @@
 
 use super::error::{Kind, LiteError};
 use super::template::Template;
-use crate::vision::decode::decode_image;
 use crate::vision::{calibrate, Embedding, Engine, Face, VisionError};
 
 /// Version string of the inference engine, reported as `tfss` by `/version`.
@@ -36,7 +35,7 @@ fn require_single_face(face_count: usize) -> Result<(), LiteError> {
 
 /// Image bytes -> the embedding of its one face.
 pub fn embed_image(engine: &Engine, image: &[u8], max_pixels: u64) -> Result<Embedding, LiteError> {
-    let img = decode_image(image, max_pixels)?;
+    let img = engine.decode_image(image, max_pixels)?;
     let analysis = engine.analyze(&img)?;
     require_single_face(analysis.face_count)?;
     Ok(analysis.embedding)
@@ -86,7 +85,7 @@ pub fn attack_score(
     min_face_px: u32,
 ) -> Result<f32, LiteError> {
     require_passive_model(engine)?;
-    let img = decode_image(image, max_pixels)?;
+    let img = engine.decode_image(image, max_pixels)?;
     let faces = engine.detect(&img)?;
     require_single_face(faces.len())?;
     let face: Face = *faces.first().ok_or(VisionError::NoFace)?;

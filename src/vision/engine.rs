@@ -296,6 +296,12 @@ impl Engine {
         super::model::in_pool(&self.executor, work)
     }
 
+    /// [`super::decode::decode_image`] on the inference pool: a JPEG that restarts at whole MCU
+    /// rows (camera photos often do) decodes in bands side by side, the rest as before.
+    pub fn decode_image(&self, bytes: &[u8], max_pixels: u64) -> Result<RgbImage, VisionError> {
+        self.in_pool(|| super::decode::decode_image_on(bytes, max_pixels, &self.executor))
+    }
+
     /// Internals for benches, tensor dumps and parity checks; the executor is the one the
     /// embedder runs with.
     pub fn parts(&self) -> (&Detector, &Embedder, &MeshModel, &Executor) {

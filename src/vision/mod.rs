@@ -14,6 +14,7 @@ pub mod embed;
 mod engine;
 pub mod fast_ops;
 pub mod gestures;
+mod jpeg_bands;
 pub mod liveness;
 pub mod manifest;
 pub mod mesh;
