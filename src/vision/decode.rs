@@ -34,6 +34,32 @@ pub fn decode_image_on(
     max_pixels: u64,
     executor: &Executor,
 ) -> Result<RgbImage, VisionError> {
+    undecodable_on_panic(|| decode_checked(bytes, max_pixels, executor))
+}
+
+/// Runs third-party decoding code and answers a panic inside it (a decoder bug a malformed
+/// upload found) as [`VisionError::Undecodable`]: the upload is refused, the worker lives on.
+fn undecodable_on_panic<T>(
+    decode: impl FnOnce() -> Result<T, VisionError>,
+) -> Result<T, VisionError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "internal decoder failure".into());
+        Err(VisionError::Undecodable(format!(
+            "decoder failed: {detail}"
+        )))
+    })
+}
+
+/// [`decode_image_on`] without the panic guard.
+fn decode_checked(
+    bytes: &[u8],
+    max_pixels: u64,
+    executor: &Executor,
+) -> Result<RgbImage, VisionError> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| VisionError::Undecodable(e.to_string()))?;
@@ -324,6 +350,28 @@ mod tests {
                 &mut pixels
             ));
         }
+    }
+
+    /// A decoder panic (a bug some malformed upload could reach) is an undecodable image, on
+    /// the calling thread and from inside a pool's band alike.
+    #[test]
+    fn a_decoder_panic_is_an_undecodable_image() {
+        let direct = undecodable_on_panic::<()>(|| panic!("bad table"));
+        assert!(
+            matches!(&direct, Err(VisionError::Undecodable(m)) if m.contains("bad table")),
+            "{direct:?}"
+        );
+        let Executor::MultiThread(pool) = Executor::multithread(2) else {
+            panic!("two threads make a pool");
+        };
+        let in_band = undecodable_on_panic::<()>(|| {
+            pool.scope(|s| s.spawn(|_| panic!("{}", String::from("bad band"))));
+            Ok(())
+        });
+        assert!(
+            matches!(&in_band, Err(VisionError::Undecodable(m)) if m.contains("bad band")),
+            "{in_band:?}"
+        );
     }
 
     #[test]
