@@ -16,6 +16,7 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 use super::direct::{available, convolve, Geometry};
 use super::{
     constant_weights, f32_output, f32_slice, padding, past_relu, planes, substitute, tap_major,
+    zero_padded,
 };
 
 /// `out[o, y, x] = relu?(bias[o] + sum_{i, dy, dx} w[o, i, dy, dx] * xpad[i, y + dy, x + dx])`
@@ -77,12 +78,7 @@ impl EvalOp for Conv3x3 {
         // The input with a border of zeros, then the product over the padded grid: row `y` of
         // output channel `o` is `wide[o][y * wp .. y * wp + w]`.
         let (hp, wp) = (h + 2, w + 2);
-        let mut padded = vec![0.0f32; k * hp * wp];
-        for (plane, src) in padded.chunks_exact_mut(hp * wp).zip(x.chunks_exact(h * w)) {
-            for (row, line) in plane[wp..].chunks_exact_mut(wp).zip(src.chunks_exact(w)) {
-                row[1..=w].copy_from_slice(line);
-            }
-        }
+        let padded = zero_padded(x, (h, w), (1, 1), (1, 1));
         let taps: Vec<usize> = (0..3)
             .flat_map(|dy| (0..3).map(move |dx| dy * wp + dx))
             .collect();

@@ -112,6 +112,39 @@ fn planes(shape: &[usize]) -> Option<(usize, usize, usize)> {
     }
 }
 
+/// `shape` (`[C, H, W]` or `[1, C, H, W]`) with its planes set to `c` channels of `oh x ow`:
+/// the output shape of a convolution of that input.
+fn with_planes(shape: &[usize], c: usize, oh: usize, ow: usize) -> TVec<usize> {
+    let mut out: TVec<usize> = shape.into();
+    let rank = out.len();
+    out[rank - 3..].copy_from_slice(&[c, oh, ow]);
+    out
+}
+
+/// The `h x w` planes of `x`, each with `before` rows and columns of zeros before it and
+/// `after` after, as `(h + before.0 + after.0) x (w + before.1 + after.1)` planes: the input
+/// the direct convolutions read every tap of without a bounds check.
+fn zero_padded(
+    x: &[f32],
+    (h, w): (usize, usize),
+    before: (usize, usize),
+    after: (usize, usize),
+) -> Vec<f32> {
+    let (hp, wp) = (h + before.0 + after.0, w + before.1 + after.1);
+    let planes = x.len() / (h * w).max(1);
+    let mut padded = vec![0.0f32; planes * hp * wp];
+    if h * w == 0 {
+        return padded;
+    }
+    for (dst, src) in padded.chunks_exact_mut(hp * wp).zip(x.chunks_exact(h * w)) {
+        let rows = dst[before.0 * wp..].chunks_exact_mut(wp);
+        for (row, line) in rows.zip(src.chunks_exact(w)) {
+            row[before.1..before.1 + w].copy_from_slice(line);
+        }
+    }
+    padded
+}
+
 /// Rows and columns of zeros before and after the input of a 2-D convolution with explicit or
 /// no padding; `None` for "same" padding, whose placement depends on the stride.
 fn padding(spec: &PaddingSpec) -> Option<((usize, usize), (usize, usize))> {

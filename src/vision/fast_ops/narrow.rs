@@ -19,6 +19,7 @@ use tract_onnx::tract_core::internal::*;
 use super::direct::{available, SharedOut, MIN_SPLIT};
 use super::{conv_node, f32_output, f32_output_fact, f32_slice, planes, replace_convolutions};
 use super::{tap_major, tract_direct_spatial};
+use super::{with_planes, zero_padded};
 
 /// Taps of the kernel: 3x3.
 const TAPS: usize = 9;
@@ -129,10 +130,7 @@ impl NarrowConv {
     fn output_shape(&self, shape: &[usize]) -> Option<TVec<usize>> {
         let (_, h, w) = planes(shape)?;
         let s = self.sizes(h, w)?;
-        let mut out: TVec<usize> = shape.into();
-        let rank = out.len();
-        out[rank - 3..].copy_from_slice(&[self.channels().1, s.oh, s.ow]);
-        Some(out)
+        Some(with_planes(shape, self.channels().1, s.oh, s.ow))
     }
 }
 
@@ -163,13 +161,7 @@ impl EvalOp for NarrowConv {
         let weights = f32_slice(&self.weights, "NarrowConv weights")?;
         let bias = f32_slice(&self.bias, "NarrowConv bias")?;
         let plane = s.hp * s.wp;
-        let mut padded = vec![0.0f32; k * plane];
-        for (dst, src) in padded.chunks_exact_mut(plane).zip(x.chunks_exact(h * w)) {
-            let rows = dst[self.before.0 * s.wp..].chunks_exact_mut(s.wp);
-            for (row, line) in rows.zip(src.chunks_exact(w)) {
-                row[self.before.1..self.before.1 + w].copy_from_slice(line);
-            }
-        }
+        let padded = zero_padded(x, (h, w), self.before, self.after);
         let (sy, sx) = self.strides;
         let positions: Vec<usize> = (0..s.oh)
             .flat_map(|y| (0..s.ow).map(move |x| sy * y * s.wp + sx * x))

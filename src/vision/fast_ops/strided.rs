@@ -14,6 +14,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
 use super::direct::{convolve, Geometry};
+use super::with_planes;
 use super::{conv_node, tract_direct_spatial};
 use super::{f32_output, f32_output_fact, f32_slice, planes, replace_convolutions, tap_major};
 
@@ -72,10 +73,7 @@ impl StridedConv {
     fn output_shape(&self, shape: &[usize]) -> Option<TVec<usize>> {
         let (_, h, w) = planes(shape)?;
         let p = self.phases(h, w)?;
-        let mut out: TVec<usize> = shape.into();
-        let rank = out.len();
-        out[rank - 3..].copy_from_slice(&[self.channels().1, p.oh, p.ow]);
-        Some(out)
+        Some(with_planes(shape, self.channels().1, p.oh, p.ow))
     }
 }
 
