@@ -15,6 +15,7 @@ pub mod cli;
 pub mod collections;
 pub mod config;
 pub mod http;
+mod libc_mem;
 pub mod lite;
 pub mod media;
 pub mod meta_change;
