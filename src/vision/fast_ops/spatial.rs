@@ -18,7 +18,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
 use super::{conv_node, tract_direct_spatial};
-use super::{f32_output, f32_output_fact, f32_slice, planes, replace_convolutions};
+use super::{f32_output_fact, f32_slice, planes, replace_convolutions};
 
 /// The kernel side this op takes.
 const K: usize = 3;
@@ -165,7 +165,13 @@ impl EvalOp for SpatialConv {
             ops.x.len() == i * h * w && ops.weights.len() == co * i * K * K && ops.bias.len() == co,
             "SpatialConv: operands do not fit"
         );
-        let out = f32_output(&shape, |out| convolve(ops, out))?;
+        // Not zeroed first: CenterFace's first layer would clear 2.6 MB that `convolve` then
+        // overwrites, since `regions` cuts each axis into runs that cover all of it and every
+        // point of every output channel is computed.
+        // SAFETY: f32 has no invalid bit patterns, and every value is written before the tensor
+        // is read.
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&shape)? };
+        convolve(ops, out.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
         Ok(tvec!(out.into_tvalue()))
     }
 }
