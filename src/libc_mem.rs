@@ -1,13 +1,14 @@
 //! `memcpy`, `memmove` and `memset` for x86_64, replacing musl's in the static builds.
 //!
-//! musl's x86_64 `memcpy` is `rep movsq` between two byte-at-a-time `movsb` loops, and its
-//! `memmove` and `memset` are built the same way. A string instruction costs tens of cycles to
-//! start, so every small copy pays that: zune-jpeg zeroes a 64- or 128-byte block and refills
-//! its bit reader with a few bytes for each 8x8 block, and tract copies rows, so `memcpy` and
-//! `memset` were 7.4% of a one-thread pipeline run (`perf record` on `vision/t1_pipeline`) and
-//! 15% of a JPEG decode. Here sizes up to 32 bytes take two overlapping loads and stores, sizes up
-//! to 2 KB a loop of 64-byte and then 16-byte steps, and larger ones `rep movsb`/`rep stosb`, which modern cores run at
-//! full bandwidth. Only SSE2, part of every x86_64 CPU, is used.
+//! musl's x86_64 `memcpy` is `rep movsq` between two byte-at-a-time `movsb` loops, its
+//! `memmove` copies backwards one byte at a time (`std; rep movsb`), and its `memset` starts a
+//! `rep stosq` above 126 bytes. A string instruction costs tens of cycles to start, so every
+//! small copy pays that: zune-jpeg zeroes a 64- or 128-byte block and refills its bit reader
+//! with a few bytes for each 8x8 block, and tract copies rows, so `memcpy` and `memset` were
+//! 7.4% of a one-thread pipeline run (`perf record` on `vision/t1_pipeline`) and 15% of a JPEG
+//! decode. Here sizes up to 32 bytes take two overlapping loads and stores, sizes up to 2 KB a
+//! loop of 64-byte and then 16-byte steps, and larger ones `rep movsb`/`rep stosb`, which
+//! modern cores run at full bandwidth. Only SSE2, part of every x86_64 CPU, is used.
 //!
 //! The routines are always assembled as `facelite_memcpy`, `facelite_memmove` and
 //! `facelite_memset`, so the tests check them on any x86_64 build; in the musl builds they are
