@@ -21,7 +21,7 @@
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::{conv_node, f32_slice, planes, replace_convolutions};
+use super::{conv_node, f32_output_fact, f32_slice, planes, replace_convolutions, with_planes};
 
 /// The filter window of a depthwise convolution: its size, its strides, and the padding before
 /// and after the input plane.
@@ -71,10 +71,7 @@ impl Depthwise {
     fn output_shape(&self, shape: &[usize]) -> Option<TVec<usize>> {
         let (c, h, w) = planes(shape)?;
         let (oh, ow) = self.window.output(h, w)?;
-        let mut out: TVec<usize> = shape.into();
-        let rank = out.len();
-        out[rank - 3..].copy_from_slice(&[c, oh, ow]);
-        Some(out)
+        Some(with_planes(shape, c, oh, ow))
     }
 }
 
@@ -123,14 +120,7 @@ impl EvalOp for Depthwise {
 
 impl TypedOp for Depthwise {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let fact = inputs[0];
-        ensure!(fact.datum_type == f32::datum_type());
-        let shape = fact
-            .shape
-            .as_concrete()
-            .and_then(|s| self.output_shape(s))
-            .ok_or_else(|| format_err!("Depthwise: input {:?} does not fit", fact.shape))?;
-        Ok(tvec!(f32::fact(shape)))
+        f32_output_fact("Depthwise", inputs[0], |s| self.output_shape(s))
     }
 
     as_op!();

@@ -18,7 +18,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
 use super::{conv_node, tract_direct_spatial};
-use super::{f32_output_fact, f32_slice, planes, replace_convolutions};
+use super::{f32_output_fact, f32_slice, planes, replace_convolutions, with_planes};
 
 /// The kernel side this op takes.
 const K: usize = 3;
@@ -121,10 +121,7 @@ impl SpatialConv {
         let (_, h, w) = planes(shape)?;
         let oh = output_len(h, self.before.0, self.after.0)?;
         let ow = output_len(w, self.before.1, self.after.1)?;
-        let mut out: TVec<usize> = shape.into();
-        let rank = out.len();
-        out[rank - 3..].copy_from_slice(&[self.channels().1, oh, ow]);
-        Some(out)
+        Some(with_planes(shape, self.channels().1, oh, ow))
     }
 }
 
