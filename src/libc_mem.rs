@@ -15,7 +15,8 @@
 //! also the `memcpy`, `memmove` and `memset` symbols, which the linker then takes instead of
 //! musl's archive members (musl's `memmove` would pull in its `memcpy` through `__memcpy_fwd`,
 //! so all three are replaced together). Written in assembly, so that the compiler cannot turn
-//! a copy loop back into a call to `memcpy`.
+//! a copy loop back into a call to `memcpy`. Each carries call-frame information (none of them
+//! touches the stack), so `perf --call-graph dwarf` and debuggers can name their callers.
 
 #[cfg(target_arch = "x86_64")]
 macro_rules! routines {
@@ -26,6 +27,7 @@ macro_rules! routines {
             ".globl facelite_memcpy",
             ".type facelite_memcpy, @function",
             "facelite_memcpy:",
+            ".cfi_startproc",
             "    mov rax, rdi",
             "    cmp rdx, 16",
             "    jbe .Lfl_copy_small",
@@ -109,6 +111,7 @@ macro_rules! routines {
             "    mov [rdi + rdx - 1], r10b",
             ".Lfl_copy_done:",
             "    ret",
+            ".cfi_endproc",
             ".size facelite_memcpy, . - facelite_memcpy",
             "",
             // void *memmove(void *dst, const void *src, size_t n): forward unless the
@@ -117,6 +120,7 @@ macro_rules! routines {
             ".globl facelite_memmove",
             ".type facelite_memmove, @function",
             "facelite_memmove:",
+            ".cfi_startproc",
             "    mov rcx, rdi",
             "    sub rcx, rsi",
             "    cmp rcx, rdx",
@@ -153,6 +157,7 @@ macro_rules! routines {
             ".Lfl_move_head:",
             "    movups [rdi], xmm1",
             "    ret",
+            ".cfi_endproc",
             ".size facelite_memmove, . - facelite_memmove",
             "",
             // void *memset(void *dst /* rdi */, int c /* esi */, size_t n /* rdx */)
@@ -160,6 +165,7 @@ macro_rules! routines {
             ".globl facelite_memset",
             ".type facelite_memset, @function",
             "facelite_memset:",
+            ".cfi_startproc",
             "    mov rax, rdi",
             "    movzx ecx, sil",
             "    movabs r8, 0x0101010101010101",
@@ -228,6 +234,7 @@ macro_rules! routines {
             "    mov [rdi], cl",
             ".Lfl_set_done:",
             "    ret",
+            ".cfi_endproc",
             ".size facelite_memset, . - facelite_memset",
             $($alias,)*
         );
