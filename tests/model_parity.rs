@@ -198,7 +198,7 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
     // where the CPU has them, and none elsewhere.
     let direct = facelite::vision::fast_ops::direct_convolutions_available();
     for (model, op, convs) in [
-        ("centerface.onnx", "Pointwise", 36),
+        ("centerface.onnx", "Pointwise", 41),
         ("human-facemesh.onnx", "Pointwise", 27),
         ("faceapi-recognition.onnx", "Pointwise", 0),
         ("centerface.onnx", "Conv3x3", 1),

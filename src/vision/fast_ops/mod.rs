@@ -45,8 +45,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 
 /// Replaces every max pooling, every decomposed PReLU and (with AVX-512) every 1x1, wide 3x3,
-/// stride-2 (im2col's and tract's direct spatial 3x3 ones), narrow 3x3 and depthwise convolution of a
-/// decluttered `model` that the direct ops cover;
+/// stride-2 (im2col's and tract's direct spatial 3x3 ones), narrow 3x3 and depthwise
+/// convolution of a decluttered `model` that the direct ops cover;
 /// anything else is left to tract. `tests/model_parity.rs` pins the resulting op counts of the shipped models, so a tract
 /// upgrade that changes the decluttered patterns cannot silently undo the speed-up.
 pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
@@ -310,6 +310,39 @@ pub(super) fn sole_consumer(
         return Ok(None);
     }
     Ok(Some(model.node(succ[0].node)))
+}
+
+/// `(node id, values as [O])` when `node` is the binary op `op` (`"Add"`, `"Mul"`) of `input`
+/// and a constant f32 with one value per channel of a `co`-channel output: `[co, 1, 1]`, or
+/// `[1, co, 1, 1]` when the output keeps its batch axis (`batch`). How a convolution's bias, or
+/// a batch norm's scale and shift, follow it after declutter.
+pub(super) fn channel_operand(
+    model: &TypedModel,
+    node: &TypedNode,
+    input: OutletId,
+    op: &str,
+    co: usize,
+    batch: bool,
+) -> TractResult<Option<(usize, Tensor)>> {
+    if node.op().name() != op || node.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let other = if node.inputs[0] == input {
+        node.inputs[1]
+    } else if node.inputs[1] == input {
+        node.inputs[0]
+    } else {
+        return Ok(None);
+    };
+    let Some(b) = model.outlet_fact(other)?.konst.clone() else {
+        return Ok(None);
+    };
+    let shape_ok = b.shape() == [co, 1, 1] || (batch && b.shape() == [1, co, 1, 1]);
+    if b.datum_type() != f32::datum_type() || !shape_ok {
+        return Ok(None);
+    }
+    let values = f32_slice(&b, op)?.to_vec();
+    Ok(Some((node.id, Tensor::from_shape(&[co], &values)?)))
 }
 
 /// Whether `node` is `Max(input, 0)` in either order.

@@ -1,7 +1,7 @@
 //! 1x1 convolutions as one direct AVX-512 pass, with their bias and ReLU.
 //!
-//! tract declutters a 1x1 convolution into `EinSum IHW,OI->OHW` (or `NIHW,OI->OHW` /
-//! `NIHW,OI->NOHW` with batch 1), a bias `Add` and a ReLU `Max`, then runs the product through
+//! tract declutters a 1x1 convolution into an `EinSum` such as `IHW,OI->OHW` (with or without
+//! a batch axis of 1 on either side), a bias `Add` and a ReLU `Max`, then runs the product through
 //! its packed matrix kernels: a packing pass over the input, then tiles whose setup cost is
 //! paid every few multiplies when the input has few channels. CenterFace's expand layers (16 to
 //! 32 input channels over 20480 pixels) ran at 30-50 GFLOPS that way. [`super::direct`] reads
@@ -12,7 +12,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 
 use super::direct::{available, convolve, Geometry};
-use super::{f32_slice, past_relu, sole_consumer, substitute};
+use super::{channel_operand, f32_slice, past_relu, sole_consumer, substitute};
 
 /// `out[o, p] = relu?(bias[o] + sum_i weights[i, o] * x[i, p])` over the pixels `p` of a
 /// `[I, H, W]` or `[1, I, H, W]` f32 input; the output is `[O, H, W]`, or `[1, O, H, W]` when
@@ -120,8 +120,8 @@ impl TypedOp for Pointwise {
     as_op!();
 }
 
-/// Replaces every 1x1 convolution of a decluttered `model` (`EinSum IHW,OI->OHW`,
-/// `NIHW,OI->OHW` or `NIHW,OI->NOHW` over a batch of 1, f32, constant weights) with
+/// Replaces every 1x1 convolution of a decluttered `model` (one of the [`PRODUCTS`] over a
+/// batch of 1, f32, constant weights) with
 /// [`Pointwise`], taking in a bias `Add` and a ReLU that follow it alone. Does nothing on CPUs
 /// without AVX-512.
 pub fn replace_pointwise(model: &mut TypedModel) -> TractResult<()> {
@@ -136,7 +136,7 @@ pub fn replace_pointwise(model: &mut TypedModel) -> TractResult<()> {
         let mut last = OutletId::new(id, 0);
         let mut bias = None;
         if let Some((add, b)) = sole_consumer(model, last)?
-            .map(|n| bias_of(model, n, last, co, batch))
+            .map(|n| channel_operand(model, n, last, "Add", co, batch))
             .transpose()?
             .flatten()
         {
@@ -156,6 +156,18 @@ pub fn replace_pointwise(model: &mut TypedModel) -> TractResult<()> {
     Ok(())
 }
 
+/// The `EinSum`s a 1x1 convolution declutters into, with or without the batch axis on either
+/// side. The two last ones are CenterFace's neck (`IHW,OI->NOHW`: a lateral convolution of a
+/// backbone output, whose batch axis tract had already dropped) and its one-channel heatmap
+/// head.
+const PRODUCTS: [&str; 5] = [
+    "IHW,OI->OHW",
+    "NIHW,OI->OHW",
+    "NIHW,OI->NOHW",
+    "IHW,OI->NOHW",
+    "NIHW,I->NOHW",
+];
+
 /// `(input, weights as [I, O], batch)` when node `id` is a 1x1 convolution's `EinSum`.
 fn pointwise_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, Tensor, bool)>> {
     let node = model.node(id);
@@ -165,7 +177,7 @@ fn pointwise_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, 
     let expr = einsum.axes.to_string();
     if einsum.q_params.is_some()
         || einsum.operating_dt != f32::datum_type()
-        || !["IHW,OI->OHW", "NIHW,OI->OHW", "NIHW,OI->NOHW"].contains(&expr.as_str())
+        || !PRODUCTS.contains(&expr.as_str())
         || node.inputs.len() != 2
     {
         return Ok(None);
@@ -177,11 +189,15 @@ fn pointwise_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, 
     let Some(w) = model.outlet_fact(node.inputs[1])?.konst.clone() else {
         return Ok(None);
     };
-    if fact.datum_type != f32::datum_type() || w.datum_type() != f32::datum_type() || w.rank() != 2
-    {
+    // A single output channel's weights come as `[I]` (`NIHW,I->NOHW`).
+    let (co, k) = match *w.shape() {
+        [co, k] => (co, k),
+        [k] => (1, k),
+        _ => return Ok(None),
+    };
+    if fact.datum_type != f32::datum_type() || w.datum_type() != f32::datum_type() {
         return Ok(None);
     }
-    let (co, k) = (w.shape()[0], w.shape()[1]);
     let batch = expr.ends_with("NOHW");
     match output_shape(shape, co, batch) {
         Some((i, _)) if i == k => {}
@@ -199,34 +215,4 @@ fn pointwise_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, 
         Tensor::from_shape(&[k, co], &t)?,
         batch,
     )))
-}
-
-/// `(node id, bias as [O])` when `node` adds a constant f32 bias `[O, 1, 1]` (or
-/// `[1, O, 1, 1]` to a `batch` output) to `input`.
-fn bias_of(
-    model: &TypedModel,
-    node: &TypedNode,
-    input: OutletId,
-    co: usize,
-    batch: bool,
-) -> TractResult<Option<(usize, Tensor)>> {
-    if node.op().name() != "Add" || node.inputs.len() != 2 {
-        return Ok(None);
-    }
-    let other = if node.inputs[0] == input {
-        node.inputs[1]
-    } else if node.inputs[1] == input {
-        node.inputs[0]
-    } else {
-        return Ok(None);
-    };
-    let Some(b) = model.outlet_fact(other)?.konst.clone() else {
-        return Ok(None);
-    };
-    let shape_ok = b.shape() == [co, 1, 1] || (batch && b.shape() == [1, co, 1, 1]);
-    if b.datum_type() != f32::datum_type() || !shape_ok {
-        return Ok(None);
-    }
-    let values = f32_slice(&b, "bias")?.to_vec();
-    Ok(Some((node.id, Tensor::from_shape(&[co], &values)?)))
 }
