@@ -194,8 +194,9 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
     assert_eq!(count_ops("human-facemesh.onnx", "Neg"), 0);
     // Every 1x1 convolution, every 3x3 one with stride 1 (one group) at least 24 pixels wide,
     // every depthwise one, the wide stride-2 input layer of CenterFace and the recognition
-    // ResNet's narrow 3x3 layers (stride 1 and 2, 17x17 down to 1x1) take the AVX-512 kernels
-    // where the CPU has them, and none elsewhere.
+    // ResNet's narrow 3x3 layers (stride 1 and 2, 17x17 down to 1x1) and the three 2x2
+    // stride-2 transposed convolutions of CenterFace's neck take the AVX-512 kernels where the
+    // CPU has them, and none elsewhere.
     let direct = facelite::vision::fast_ops::direct_convolutions_available();
     for (model, op, convs) in [
         ("centerface.onnx", "Pointwise", 41),
@@ -213,6 +214,9 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
         ("centerface.onnx", "SpatialConv", 1),
         ("human-facemesh.onnx", "SpatialConv", 0),
         ("faceapi-recognition.onnx", "SpatialConv", 0),
+        ("centerface.onnx", "TiledDeconv", 3),
+        ("human-facemesh.onnx", "TiledDeconv", 0),
+        ("faceapi-recognition.onnx", "TiledDeconv", 0),
         ("centerface.onnx", "NarrowConv", 0),
         ("human-facemesh.onnx", "NarrowConv", 0),
         ("faceapi-recognition.onnx", "NarrowConv", 22),
@@ -222,6 +226,7 @@ fn slow_tract_ops_are_replaced_by_the_direct_ones() {
     }
     if direct {
         assert_eq!(count_ops("centerface.onnx", "DirectSpatialConv"), 0);
+        assert_eq!(count_ops("centerface.onnx", "DeconvSum"), 0);
     }
 }
 

@@ -13,8 +13,9 @@
 //! ([`Conv3x3`]) and wide stride-2 ones ([`StridedConv`]) also leave tract's packed matrix
 //! kernels for a direct kernel (`direct.rs`) that reads the NCHW planes as they are, narrow
 //! 3x3 ones for [`NarrowConv`], which vectorises along the output channels instead, and
-//! depthwise convolutions leave tract's depthwise operator for [`Depthwise`], each with
-//! tract's arithmetic, so these outputs are the same bits too.
+//! depthwise convolutions leave tract's depthwise operator for [`Depthwise`], and transposed
+//! convolutions whose kernel equals their stride, with what follows them, become one
+//! [`TiledDeconv`]; each keeps tract's arithmetic, so these outputs are the same bits too.
 //!
 //! [`replace_slow_ops`] runs between tract's declutter and codegen passes, like
 //! [`super::unstride`]: after declutter the patterns have their canonical form, and codegen
@@ -30,6 +31,7 @@ mod pointwise;
 mod prelu;
 mod spatial;
 mod strided;
+mod tiled_deconv;
 
 pub use conv3x3::Conv3x3;
 pub use depthwise::Depthwise;
@@ -40,19 +42,21 @@ pub use pointwise::Pointwise;
 pub use prelu::ChannelPRelu;
 pub use spatial::SpatialConv;
 pub use strided::StridedConv;
+pub use tiled_deconv::TiledDeconv;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 
 /// Replaces every max pooling, every decomposed PReLU and (with AVX-512) every 1x1, wide 3x3,
-/// stride-2 (im2col's and tract's direct spatial 3x3 ones), narrow 3x3 and depthwise
-/// convolution of a decluttered `model` that the direct ops cover;
+/// stride-2 (im2col's and tract's direct spatial 3x3 ones), narrow 3x3, depthwise and tiled
+/// transposed convolution of a decluttered `model` that the direct ops cover;
 /// anything else is left to tract. `tests/model_parity.rs` pins the resulting op counts of the shipped models, so a tract
 /// upgrade that changes the decluttered patterns cannot silently undo the speed-up.
 pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
     max_pool::replace_max_pools(model)?;
     prelu::fuse_prelus(model)?;
     pointwise::replace_pointwise(model)?;
+    tiled_deconv::replace_tiled_deconvs(model)?;
     conv3x3::replace_conv3x3(model)?;
     strided::replace_strided(model)?;
     spatial::replace_spatial(model)?;
@@ -61,7 +65,7 @@ pub fn replace_slow_ops(model: &mut TypedModel) -> TractResult<()> {
 }
 
 /// Whether this CPU gets the AVX-512 convolutions ([`Pointwise`], [`Conv3x3`],
-/// [`StridedConv`], [`SpatialConv`], [`NarrowConv`], [`Depthwise`]): where it does not, those convolutions stay
+/// [`StridedConv`], [`SpatialConv`], [`NarrowConv`], [`Depthwise`], [`TiledDeconv`]): where it does not, those convolutions stay
 /// tract's.
 pub fn direct_convolutions_available() -> bool {
     direct::available()
@@ -402,9 +406,23 @@ pub(super) fn substitute(
     name: String,
     op: impl Into<Box<dyn TypedOp>>,
 ) -> TractResult<()> {
+    substitute_on(model, &[input], last, name, op)
+}
+
+/// [`substitute`] for an op of several `inputs`.
+pub(super) fn substitute_on(
+    model: &mut TypedModel,
+    inputs: &[OutletId],
+    last: OutletId,
+    name: String,
+    op: impl Into<Box<dyn TypedOp>>,
+) -> TractResult<()> {
     let mut patch = TypedModelPatch::default();
-    let tap = patch.tap_model(model, input)?;
-    let out = patch.wire_node(name, op, &[tap])?[0];
+    let taps = inputs
+        .iter()
+        .map(|&i| patch.tap_model(model, i))
+        .collect::<TractResult<TVec<_>>>()?;
+    let out = patch.wire_node(name, op, &taps)?[0];
     patch.shunt_outside(model, last, out)?;
     patch.apply(model)
 }
