@@ -201,7 +201,13 @@ pub fn run(
                 let view = t
                     .to_plain_array_view::<f32>()
                     .map_err(|e| VisionError::model(name, e))?;
-                Ok((view.shape().to_vec(), view.iter().copied().collect()))
+                // A plain copy when the values are contiguous, as tract's outputs are:
+                // ndarray's element iterator took 0.17 ms on CenterFace's 77,000 values.
+                let values = match view.as_slice() {
+                    Some(values) => values.to_vec(),
+                    None => view.iter().copied().collect(),
+                };
+                Ok((view.shape().to_vec(), values))
             })
             .collect()
     };
