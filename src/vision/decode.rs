@@ -274,8 +274,7 @@ fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
 fn check_jpeg_complete(bytes: &[u8]) -> Result<(), VisionError> {
     // The last start-of-scan marker belongs to the main image (an EXIF thumbnail precedes it);
     // entropy-coded data cannot contain FF DA or FF D9, so the first FF D9 after it is the end.
-    let last_sos = memchr::memmem::rfind(bytes, &[0xFF, 0xDA]);
-    let complete = match last_sos {
+    let complete = match last_start_of_scan(bytes) {
         Some(p) => memchr::memmem::find(&bytes[p..], &[0xFF, 0xD9]).is_some(),
         None => false,
     };
@@ -288,9 +287,51 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), VisionError> {
     }
 }
 
+/// Where the last `FF DA` of `bytes` starts. A backward scan for `DA` bytes, each checked for
+/// the `FF` before it. `memmem::rfind` has no vectorised prefilter: on obama.jpg (280 KB) it
+/// took 0.053 ms in a loop and 0.4% of a one-thread pipeline run; this scan takes 0.009 ms.
+fn last_start_of_scan(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    while let Some(p) = memchr::memrchr(0xDA, &bytes[..end]) {
+        if p > 0 && bytes[p - 1] == 0xFF {
+            return Some(p - 1);
+        }
+        end = p;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_start_of_scan_is_found_as_memmem_finds_it() {
+        let photo = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/obama.jpg"),
+        )
+        .expect("read photo");
+        let cases: [&[u8]; 8] = [
+            &[],
+            &[0xDA],
+            &[0xFF, 0xDA],
+            &[0xDA, 0xFF],
+            &[0xFF, 0xDA, 0x00, 0xDA, 0xFF, 0xDA, 0xDA],
+            &[0x00, 0xFF, 0xFF, 0xDA, 0xDA, 0xDA],
+            &[0x12, 0x34, 0xDA, 0x56],
+            &photo,
+        ];
+        for bytes in cases {
+            let want = memchr::memmem::rfind(bytes, &[0xFF, 0xDA]);
+            assert_eq!(
+                last_start_of_scan(bytes),
+                want,
+                "{:?}",
+                &bytes[..bytes.len().min(8)]
+            );
+        }
+        assert!(last_start_of_scan(&photo).is_some());
+    }
 
     /// The direct zune-jpeg path must give `image`'s pixels exactly (`vision_pipeline`'s
     /// `exif_rotated_photo_is_analyzed_upright` covers its rotation).
