@@ -56,6 +56,7 @@ impl Normalize {
 /// Writes `row` (already resampled RGB, 0..255) as the first `row.len()` pixels of tensor row
 /// `y`, normalised and in `layout`. Whole rows, so the layout and channel order are settled once
 /// per row rather than once per value.
+#[inline(always)]
 pub(crate) fn put_row(
     out: &mut [f32],
     layout: Layout,
@@ -199,6 +200,41 @@ impl LetterboxPlan {
 /// [`letterbox`] with the box-reduction factor capped at `max_k` (1 = filter the full image
 /// directly, the reference the fast path is tested against).
 fn letterbox_reducing(
+    img: &RgbImage,
+    width: usize,
+    height: usize,
+    layout: Layout,
+    norm: &Normalize,
+    max_k: u32,
+) -> Letterboxed {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { letterbox_avx2(img, width, height, layout, norm, max_k) };
+    }
+    letterbox_with(img, width, height, layout, norm, max_k)
+}
+
+/// [`letterbox_reducing`] compiled for AVX2: its row passes take 8 floats a step instead of
+/// SSE2's 4, with the same operations in the same order (no fused multiply-adds), so the same
+/// values. The detector's preprocessing of obama.jpg (`vision/t1/detect_preprocess`, box
+/// reduction included) went from 0.757 to 0.658 ms.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn letterbox_avx2(
+    img: &RgbImage,
+    width: usize,
+    height: usize,
+    layout: Layout,
+    norm: &Normalize,
+    max_k: u32,
+) -> Letterboxed {
+    letterbox_with(img, width, height, layout, norm, max_k)
+}
+
+/// The body of [`letterbox_reducing`], inlined into each compiled form.
+#[inline(always)]
+fn letterbox_with(
     img: &RgbImage,
     width: usize,
     height: usize,
@@ -459,6 +495,45 @@ mod tests {
                 (((x + y) * 120 / (w + h)) + stripes / 2 + block / 2) as u8,
             ])
         })
+    }
+
+    /// The AVX2 builds of the box reduction and the letterbox give the portable build's
+    /// values exactly (same operations, no fused multiply-adds).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_builds_give_the_same_values() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for (w, h, tw, th) in [
+            (910, 1137, 256, 320),
+            (1281, 719, 320, 256),
+            (97, 61, 40, 32),
+        ] {
+            let img = card(w, h);
+            for k in [2, 3, 5] {
+                let region = [1, 2, w - 3, h - 5];
+                // SAFETY: the CPU has AVX2 (checked above).
+                let fast = unsafe { box_reduce_avx2(&img, region, k) };
+                assert!(fast == box_reduce_with(&img, region, k), "{w}x{h} by {k}");
+            }
+            let norm = Normalize::RAW_RGB;
+            for max_k in [1, MAX_BOX_FACTOR] {
+                // SAFETY: as above.
+                let fast = unsafe { letterbox_avx2(&img, tw, th, Layout::Nchw, &norm, max_k) };
+                let portable = letterbox_with(&img, tw, th, Layout::Nchw, &norm, max_k);
+                assert_eq!(fast.scale.to_bits(), portable.scale.to_bits());
+                let same = fast
+                    .data
+                    .iter()
+                    .zip(&portable.data)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same && fast.data.len() == portable.data.len(),
+                    "{w}x{h}, k <= {max_k}"
+                );
+            }
+        }
     }
 
     #[test]
