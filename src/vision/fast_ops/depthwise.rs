@@ -743,11 +743,7 @@ fn depthwise_at(model: &TypedModel, id: usize) -> TractResult<Option<(OutletId, 
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 - 1000.0) / 700.0)
-            .collect()
-    }
+    use super::super::test_values as values;
 
     /// The definition, in f64, over the taps inside the plane.
     fn reference(

@@ -495,11 +495,7 @@ mod tests {
         out
     }
 
-    fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 - 1000.0) / 700.0)
-            .collect()
-    }
+    use super::super::test_values as values;
 
     /// `(geometry taps, plane, positions)` for a 1x1 over `hw`, and a 3x3 and a 7x7 over a
     /// padded `(h + 2r) x (w + 2r)` plane.

@@ -71,6 +71,15 @@ pub fn direct_convolutions_available() -> bool {
     direct::available()
 }
 
+/// `n` fixed test values in about [-1.43, 1.43], a different run for each `seed`: the inputs
+/// and weights the direct ops' unit tests compare against their definitions.
+#[cfg(test)]
+fn test_values(n: usize, seed: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 - 1000.0) / 700.0)
+        .collect()
+}
+
 /// The f32 data of a plain tensor, or an error naming `what` (tract hands these ops only plain
 /// f32 tensors, as their output facts declare; the check keeps a surprise from being a panic).
 fn f32_slice<'a>(t: &'a Tensor, what: &str) -> TractResult<&'a [f32]> {

@@ -496,11 +496,7 @@ mod tests {
         out
     }
 
-    fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 - 1000.0) / 700.0)
-            .collect()
-    }
+    use super::super::test_values as values;
 
     /// The op and its weights as `[I * 9, O]`.
     fn op(

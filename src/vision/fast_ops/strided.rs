@@ -242,11 +242,7 @@ mod tests {
         out
     }
 
-    fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 - 1000.0) / 700.0)
-            .collect()
-    }
+    use super::super::test_values as values;
 
     #[test]
     fn stride_two_matches_the_definition() {

@@ -419,11 +419,7 @@ fn added_tensor(model: &TypedModel, outlet: OutletId) -> TractResult<Option<(usi
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 - 1000.0) / 700.0)
-            .collect()
-    }
+    use super::super::test_values as values;
 
     fn arc(shape: &[usize], v: &[f32]) -> Arc<Tensor> {
         Tensor::from_shape(shape, v)
