@@ -325,6 +325,15 @@ pub(super) fn sole_consumer(
     Ok(Some(model.node(succ[0].node)))
 }
 
+/// The other input of a two-input `node` one of whose inputs is `input` (and not both).
+pub(super) fn other_operand(node: &TypedNode, input: OutletId) -> Option<OutletId> {
+    match node.inputs[..] {
+        [a, b] if a == input && b != input => Some(b),
+        [a, b] if b == input && a != input => Some(a),
+        _ => None,
+    }
+}
+
 /// `(node id, values as [O])` when `node` is the binary op `op` (`"Add"`, `"Mul"`) of `input`
 /// and a constant f32 with one value per channel of a `co`-channel output: `[co, 1, 1]`, or
 /// `[1, co, 1, 1]` when the output keeps its batch axis (`batch`). How a convolution's bias, or
@@ -337,14 +346,7 @@ pub(super) fn channel_operand(
     co: usize,
     batch: bool,
 ) -> TractResult<Option<(usize, Tensor)>> {
-    if node.op().name() != op || node.inputs.len() != 2 {
-        return Ok(None);
-    }
-    let other = if node.inputs[0] == input {
-        node.inputs[1]
-    } else if node.inputs[1] == input {
-        node.inputs[0]
-    } else {
+    let Some(other) = other_operand(node, input).filter(|_| node.op().name() == op) else {
         return Ok(None);
     };
     let Some(b) = model.outlet_fact(other)?.konst.clone() else {

@@ -20,8 +20,8 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::direct::{available, convolve, Geometry};
 use super::{
-    channel_operand, constant_weights, f32_slice, padding, past_relu, planes, sole_consumer,
-    substitute_on, with_planes,
+    channel_operand, constant_weights, f32_slice, other_operand, padding, past_relu, planes,
+    sole_consumer, substitute_on, with_planes,
 };
 
 /// `out[o, y * kh + ky, x * kw + kx] = f(bias[o] + sum_i w[o, i, ky, kx] * x[i, y, x])` over a
@@ -399,13 +399,8 @@ fn added_tensor(model: &TypedModel, outlet: OutletId) -> TractResult<Option<(usi
     let Some(add) = sole_consumer(model, outlet)? else {
         return Ok(None);
     };
-    if add.op().name() != "Add" || add.inputs.len() != 2 {
+    let Some(other) = other_operand(add, outlet).filter(|_| add.op().name() == "Add") else {
         return Ok(None);
-    }
-    let other = match add.inputs[..] {
-        [a, b] if a == outlet && b != outlet => b,
-        [a, b] if b == outlet && a != outlet => a,
-        _ => return Ok(None),
     };
     let (mine, theirs) = (model.outlet_fact(outlet)?, model.outlet_fact(other)?);
     let same_shape = mine.shape.as_concrete().is_some() && mine.shape == theirs.shape;
