@@ -6,6 +6,8 @@ Usage (Python 3.11, from the repository root):
   cargo bench --bench models_raw            # tract side (optional; also: --bench vision)
   /tmp/ort-venv/bin/python benches/compare_onnxruntime.py [--criterion target/criterion] [--preset vision]
   /tmp/ort-venv/bin/python benches/compare_onnxruntime.py --check [--facelite target/release/facelite]
+  /tmp/ort-venv/bin/python benches/compare_onnxruntime.py --alternate 10 --bench-binary BIN
+      (BIN: the path `cargo bench --bench vision --no-run` prints; end-to-end rounds, see --help)
 
 Models. Same ONNX files (models/*.onnx), same pinned input shapes as the Rust pipeline
 (docs/vision.md, "Pipeline": CenterFace 1x3x256x320 NCHW RGB 0..255, FaceMesh 1x192x192x3 RGB/255,
@@ -553,6 +555,44 @@ def ratio(tract_ms, ort_ms):
     return None if tract_ms is None or not ort_ms else tract_ms / ort_ms
 
 
+def tract_pipeline_ms(binary, t, crit_home):
+    """tract's median for `vision/t<t>/pipeline`: one short criterion run of the bench binary
+    (model load, 1 s warm-up, 10 samples over about 2 s), read back from its estimates."""
+    env = dict(os.environ, CRITERION_HOME=crit_home)
+    subprocess.run([binary, "--bench", f"^vision/t{t}/pipeline$", "--warm-up-time", "1",
+                    "--measurement-time", "2", "--sample-size", "10", "--noplot"],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return criterion_ms(crit_home, f"vision/t{t}_pipeline")
+
+
+def alternate(args, threads):
+    """--alternate: rounds of tract then onnxruntime, seconds apart, so that both sides of a
+    ratio see the same stretch of a shared machine (whose speed here drifts by 20-30% over
+    minutes). Exit status 0 when every thread count's median ratio is at most 1."""
+    if not args.bench_binary:
+        sys.exit("--alternate needs --bench-binary (cargo bench --bench vision --no-run prints it)")
+    with open(PIPELINE_IMAGE, "rb") as f:
+        data = f.read()
+    pipes = {t: RefPipeline(t) for t in threads}
+    ratios = {t: [] for t in threads}
+    with tempfile.TemporaryDirectory() as crit_home:
+        for r in range(1, args.alternate + 1):
+            line = f"round {r:>2}"
+            for t in threads:
+                tract_ms = tract_pipeline_ms(args.bench_binary, t, crit_home)
+                ort_ms = time_pipeline(pipes[t], data, args.runs, args.warmup)[0]
+                ratios[t].append(tract_ms / ort_ms)
+                line += f"  {t}T: tract {fmt(tract_ms)} ORT {fmt(ort_ms)} ratio {fmt(ratios[t][-1], 'x')}"
+            print(line, flush=True)
+    line = "median  "
+    for t in threads:
+        v = ratios[t]
+        line += (f"  {t}T: {fmt(statistics.median(v), 'x')} (range {fmt(min(v))}-{fmt(max(v))}, "
+                 f"{sum(x <= 1 for x in v)} of {len(v)} rounds at or under 1)")
+    print(line)
+    return 0 if all(statistics.median(ratios[t]) <= 1 for t in threads) else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", default="1,2", help="comma-separated intra-op thread counts (default 1,2)")
@@ -565,9 +605,15 @@ def main():
     ap.add_argument("--preset", choices=["models_raw", "vision"], default="models_raw",
                     help="which criterion bench the tract ids come from (default models_raw)")
     ap.add_argument("--pipeline-only", action="store_true",
-                    help="time only the end-to-end pipeline and print its row: one round of an "
-                         "interleaved comparison on a noisy machine (run after "
-                         "`cargo bench --bench vision -- 't[12]/pipeline'`, repeat the pair)")
+                    help="time only the end-to-end pipeline and print its row against the "
+                         "criterion results already in --criterion (--alternate does rounds of both)")
+    ap.add_argument("--alternate", type=int, metavar="ROUNDS",
+                    help="time the end-to-end pipeline ROUNDS times, each round running tract's "
+                         "`vision` bench binary (--bench-binary) and then the reference pipeline, "
+                         "per thread count, and print each round's ratio and their median")
+    ap.add_argument("--bench-binary",
+                    help="the `vision` bench executable for --alternate (the path printed by "
+                         "`cargo bench --bench vision --no-run`)")
     ap.add_argument("--json", help="also write the numbers to this JSON file")
     ap.add_argument("--check", action="store_true",
                     help="print how closely the reference pipeline agrees with tract (needs a facelite "
@@ -596,6 +642,8 @@ def main():
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"median of {args.runs} runs after {args.warmup} warm-up runs, ms\n")
+    if args.alternate:
+        sys.exit(alternate(args, threads))
     if args.pipeline_only:
         with open(PIPELINE_IMAGE, "rb") as f:
             data = f.read()
