@@ -10,9 +10,11 @@
 //! a column (the left and right borders) are all multiply-then-add. Each sum starts from the
 //! bias and takes the taps inside the input in the kernel's order, channel by channel. This op
 //! keeps all of that, point by point, so its outputs are the same bits. It computes 16 points
-//! to a register, two registers and eight output channels at a time (three registers spilled),
-//! with the fused or the separate rounding as the point needs: 0.69 ms for that layer and its
-//! ReLU, against 1.03 + 0.08 (`cargo bench --bench model_ops`).
+//! to a register, two registers and eight output channels at a time, with the fused or the
+//! separate rounding as the point needs, each zone's tap offsets and weights laid out once
+//! (`avx512::Zone`): 0.65-0.73 ms for that layer and its ReLU (tract's kernel: 1.03 + 0.08;
+//! before the zone layout, 0.83-1.07 in the same three alternating runs of
+//! `cargo bench --bench model_ops -- centerface` on a busy machine).
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
@@ -238,17 +240,11 @@ fn channels(ops: Operands, first: usize, out: &mut [f32]) {
                 0
             };
             let split = c.range.start + fused;
+            #[cfg(target_arch = "x86_64")]
+            let zone = avx512::Zone::new(ops, &taps, first, count);
             for y in r.range.clone() {
                 #[cfg(target_arch = "x86_64")]
-                let o = avx512::row(
-                    ops,
-                    &taps,
-                    first,
-                    y,
-                    c.range.start..split,
-                    split..c.range.end,
-                    out,
-                );
+                let o = zone.row(ops, y, c.range.start..split, split..c.range.end, out);
                 #[cfg(not(target_arch = "x86_64"))]
                 let o = 0;
                 for oc in o..count {
@@ -296,64 +292,126 @@ mod avx512 {
 
     use super::{Operands, GROUP, K, S};
 
-    /// Row `y`'s points `fused` and `rest` of the output channels `first ..` that `out` holds
-    /// whole groups of, with the vector kernel when the CPU has AVX-512F; returns how many of
-    /// `out`'s channels were computed (0 without AVX-512F).
-    pub(super) fn row(
-        ops: Operands,
-        taps: &[(usize, usize, usize)],
+    /// One zone's taps as the vector kernel reads them, for the output channels `first ..`
+    /// that the caller's `out` holds whole groups of: where each tap's input lies, and each
+    /// group's weights tap by tap. Made once per zone, so that the loop over a zone's taps
+    /// adds an offset and reads eight consecutive weights instead of recomputing both from
+    /// the channel, row and column (which kept three accumulators on the stack).
+    pub(super) struct Zone {
+        /// Per tap: the input's offset from output point (0, 0) of the zone's row, in values
+        /// (negative where the padding lies before it).
+        offsets: Vec<isize>,
+        /// Per group of [`GROUP`] output channels, per tap, the group's weights.
+        weights: Vec<f32>,
         first: usize,
-        y: usize,
-        fused: Range<usize>,
-        rest: Range<usize>,
-        out: &mut [f32],
-    ) -> usize {
-        let plane = ops.oh * ops.ow;
-        let count = out.len() / plane.max(1);
-        if !std::arch::is_x86_feature_detected!("avx512f") {
-            return 0;
-        }
-        let mut o = 0;
-        while o + GROUP <= count {
-            let dst = &mut out[o * plane..(o + GROUP) * plane];
-            // SAFETY: AVX-512F is present; every tap of `taps` lies inside the input for every
-            // point of the zone, so every load is in bounds, and `dst` holds output channels
-            // `first + o .. first + o + GROUP`.
-            unsafe {
-                points::<true>(ops, taps, first + o, y, fused.clone(), dst);
-                points::<false>(ops, taps, first + o, y, rest.clone(), dst);
+        /// Output channels the vector kernel computes: whole groups, none without AVX-512F.
+        channels: usize,
+    }
+
+    impl Zone {
+        pub(super) fn new(
+            ops: Operands,
+            taps: &[(usize, usize, usize)],
+            first: usize,
+            count: usize,
+        ) -> Zone {
+            let channels = if std::arch::is_x86_feature_detected!("avx512f") {
+                count / GROUP * GROUP
+            } else {
+                0
             };
-            o += GROUP;
+            let origin = (ops.before.0 * ops.w + ops.before.1) as isize;
+            let offsets = taps
+                .iter()
+                .map(|&(ch, dy, dx)| ((ch * ops.h + dy) * ops.w + dx) as isize - origin)
+                .collect();
+            let weights = (0..channels / GROUP)
+                .flat_map(|g| taps.iter().map(move |&t| (g, t)))
+                .flat_map(|(g, (ch, dy, dx))| {
+                    (0..GROUP).map(move |c| {
+                        let oc = first + g * GROUP + c;
+                        ops.weights[((oc * ops.i + ch) * K + dy) * K + dx]
+                    })
+                })
+                .collect();
+            Zone {
+                offsets,
+                weights,
+                first,
+                channels,
+            }
         }
-        o
+
+        /// Row `y`'s points `fused` and `rest` of the zone's channels; returns how many of
+        /// `out`'s channels were computed (0 without AVX-512F).
+        pub(super) fn row(
+            &self,
+            ops: Operands,
+            y: usize,
+            fused: Range<usize>,
+            rest: Range<usize>,
+            out: &mut [f32],
+        ) -> usize {
+            let plane = ops.oh * ops.ow;
+            let taps = self.offsets.len();
+            for g in 0..self.channels / GROUP {
+                let o = g * GROUP;
+                let group = Group {
+                    x: ops.x.as_ptr().wrapping_add(y * S * ops.w),
+                    offsets: &self.offsets,
+                    weights: &self.weights[g * taps * GROUP..(g + 1) * taps * GROUP],
+                    bias: &ops.bias[self.first + o..self.first + o + GROUP],
+                    relu: ops.relu,
+                    out: out[o * plane..(o + GROUP) * plane]
+                        .as_mut_ptr()
+                        .wrapping_add(y * ops.ow),
+                    plane,
+                };
+                // SAFETY: AVX-512F is present (`channels` is 0 otherwise); every tap lies
+                // inside the input for every point of the zone, so every load is in bounds,
+                // and `out` holds the group's output planes, whose row `y` holds `fused` and
+                // `rest`.
+                unsafe {
+                    points::<true>(&group, fused.clone());
+                    points::<false>(&group, rest.clone());
+                };
+            }
+            self.channels
+        }
+    }
+
+    /// One group of output channels on one output row.
+    struct Group<'a> {
+        /// The input at the zone's row's point (0, 0) before the offsets: row `y * S`.
+        x: *const f32,
+        offsets: &'a [isize],
+        /// Per tap, the group's [`GROUP`] weights.
+        weights: &'a [f32],
+        bias: &'a [f32],
+        relu: bool,
+        /// The group's first output plane at the row.
+        out: *mut f32,
+        plane: usize,
     }
 
     /// Output registers (16 points each) a pass computes per channel.
     const V: usize = 2;
 
-    /// Points `xs` of output row `y` of output channels `oc .. oc + GROUP` into `out` (those
-    /// channels' planes), each the bias and then, per tap of `taps`, one fused multiply-add
+    /// Points `xs` of the group's row, each the bias and then, per tap, one fused multiply-add
     /// (`FUSED`) or a multiply and then an add: the same bits as one point at a time.
     ///
     /// # Safety
-    /// AVX-512F must be available; for every tap of `taps` and every point of `xs` the input
-    /// value read must lie inside the input; `out` must hold `GROUP` output planes.
+    /// AVX-512F must be available; for every tap and every point of `xs` the input value read
+    /// must lie inside the input; the group's `GROUP` output planes must hold the points.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn points<const FUSED: bool>(
-        ops: Operands,
-        taps: &[(usize, usize, usize)],
-        oc: usize,
-        y: usize,
-        xs: Range<usize>,
-        out: &mut [f32],
-    ) {
+    unsafe fn points<const FUSED: bool>(group: &Group, xs: Range<usize>) {
         let mut x0 = xs.start;
         while x0 < xs.end {
             let n = (xs.end - x0).min(16 * V);
             // Only the registers that hold points are multiplied.
             match n.div_ceil(16) {
-                1 => chunk::<FUSED, 1>(ops, taps, oc, y, x0, n, out),
-                _ => chunk::<FUSED, V>(ops, taps, oc, y, x0, n, out),
+                1 => chunk::<FUSED, 1>(group, x0, n),
+                _ => chunk::<FUSED, V>(group, x0, n),
             }
             x0 += n;
         }
@@ -362,17 +420,7 @@ mod avx512 {
     /// Points `x0 .. x0 + n` (`n` at most `16 * R`) as [`points`] computes them.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn chunk<const FUSED: bool, const R: usize>(
-        ops: Operands,
-        taps: &[(usize, usize, usize)],
-        oc: usize,
-        y: usize,
-        x0: usize,
-        n: usize,
-        out: &mut [f32],
-    ) {
-        let plane = ops.oh * ops.ow;
+    unsafe fn chunk<const FUSED: bool, const R: usize>(group: &Group, x0: usize, n: usize) {
         let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         let zero = _mm512_setzero_ps();
         // Points per register and the lanes of the two loads that hold their inputs (the
@@ -389,26 +437,21 @@ mod avx512 {
         });
         let mut acc = [[zero; R]; GROUP];
         for (g, a) in acc.iter_mut().enumerate() {
-            *a = [_mm512_set1_ps(ops.bias[oc + g]); R];
+            *a = [_mm512_set1_ps(*group.bias.get_unchecked(g)); R];
         }
-        for &(ch, dy, dx) in taps {
-            let row = ops
-                .x
-                .as_ptr()
-                .add((ch * ops.h + y * S + dy - ops.before.0) * ops.w);
+        let start = group.x.wrapping_add(x0 * S);
+        let mut w = group.weights.as_ptr();
+        for &offset in group.offsets {
+            let at = start.wrapping_offset(offset);
             let inputs: [__m512; R] = std::array::from_fn(|v| {
                 let (_, lo, hi) = masks[v];
-                let p = row.wrapping_add((x0 + 16 * v) * S + dx - ops.before.1);
+                let p = at.wrapping_add(16 * S * v);
                 let a = _mm512_maskz_loadu_ps(lo, p);
                 let b = _mm512_maskz_loadu_ps(hi, p.wrapping_add(16));
                 _mm512_permutex2var_ps(a, even, b)
             });
-            let w = ops
-                .weights
-                .as_ptr()
-                .add(((oc * ops.i + ch) * K + dy) * K + dx);
             for (g, a) in acc.iter_mut().enumerate() {
-                let k = _mm512_set1_ps(*w.add(g * ops.i * K * K));
+                let k = _mm512_set1_ps(*w.add(g));
                 for (a, x) in a.iter_mut().zip(&inputs) {
                     *a = if FUSED {
                         _mm512_fmadd_ps(*x, k, *a)
@@ -417,11 +460,16 @@ mod avx512 {
                     };
                 }
             }
+            w = w.add(GROUP);
         }
         for (g, a) in acc.iter().enumerate() {
-            let dst = out.as_mut_ptr().add(g * plane + y * ops.ow + x0);
+            let dst = group.out.add(g * group.plane + x0);
             for (v, &r) in a.iter().enumerate() {
-                let r = if ops.relu { _mm512_max_ps(r, zero) } else { r };
+                let r = if group.relu {
+                    _mm512_max_ps(r, zero)
+                } else {
+                    r
+                };
                 _mm512_mask_storeu_ps(dst.add(16 * v), masks[v].0, r);
             }
         }
