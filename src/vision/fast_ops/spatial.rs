@@ -296,7 +296,7 @@ mod avx512 {
     /// that the caller's `out` holds whole groups of: where each tap's input lies, and each
     /// group's weights tap by tap. Made once per zone, so that the loop over a zone's taps
     /// adds an offset and reads eight consecutive weights instead of recomputing both from
-    /// the channel, row and column (which kept three accumulators on the stack).
+    /// the channel, row and column at every tap of every chunk of points.
     pub(super) struct Zone {
         /// Per tap: the input's offset from output point (0, 0) of the zone's row, in values
         /// (negative where the padding lies before it).
