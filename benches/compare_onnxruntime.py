@@ -562,7 +562,10 @@ def tract_pipeline_ms(binary, t, crit_home):
     subprocess.run([binary, "--bench", f"^vision/t{t}/pipeline$", "--warm-up-time", "1",
                     "--measurement-time", "2", "--sample-size", "10", "--noplot"],
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return criterion_ms(crit_home, f"vision/t{t}_pipeline")
+    ms = criterion_ms(crit_home, f"vision/t{t}_pipeline")
+    if ms is None:
+        sys.exit(f"{binary} wrote no vision/t{t}/pipeline result: is it the `vision` bench binary?")
+    return ms
 
 
 def alternate(args, threads):
