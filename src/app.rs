@@ -29,7 +29,7 @@ pub struct App {
 /// oversubscribing the CPU (and memory), and the runtime threads stay free for I/O. Analyses
 /// have their own bounded worker pool.
 pub struct InferenceGate {
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
 }
 
 impl InferenceGate {
@@ -40,24 +40,33 @@ impl InferenceGate {
             n => n,
         };
         InferenceGate {
-            slots: Semaphore::new(n),
+            slots: Arc::new(Semaphore::new(n)),
         }
     }
 
-    /// Waits for a slot, then runs `f` on the blocking pool. `Err` carries why it could not
+    /// Waits for a slot, then runs `f` on the blocking pool, as one unit of work of the memory
+    /// budget. `Err` carries why it could not
     /// run to completion (the job panicked or the gate was closed).
     pub async fn run<T, F>(&self, f: F) -> Result<T, String>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
+        let permit = self
             .slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| "inference gate closed".to_string())?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| format!("inference task failed: {e}"))
+        // The slot travels with the work: when the client hangs up and this future is dropped,
+        // the blocking job still runs to its end and only then frees the slot, so no more than
+        // the configured number ever run at once. Images decoded inside stay charged to the
+        // memory budget until `f` returns.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            crate::memory::scope(f)
+        })
+        .await
+        .map_err(|e| format!("inference task failed: {e}"))
     }
 }

@@ -38,10 +38,21 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
-    /// Seconds a client has to send the request head (slowloris guard).
+    /// Seconds a new connection has to get its first request under way (first byte, protocol
+    /// detection, the whole request head: the slowloris guard).
     pub header_read_timeout_secs: u64,
-    /// Connections served at once; more wait in the kernel backlog.
+    /// Seconds a kept-alive connection may sit idle between requests before it is closed.
+    pub keep_alive_secs: u64,
+    /// Seconds a request body may go without a byte arriving; then 408.
+    pub body_chunk_timeout_secs: u64,
+    /// Seconds a client may go without reading while a response is sent; then it is closed.
+    pub send_stall_secs: u64,
+    /// Connections served at once. When all are taken, the longest-idle one is closed to make
+    /// room; when none is idle, new ones wait in the kernel backlog.
     pub max_connections: usize,
+    /// Connections one client address may hold at once (a quarter of `max_connections` by
+    /// default); more from that address are closed at once.
+    pub max_connections_per_client: usize,
     /// Public base URL used to build `original_url` links; derived from the Host header when
     /// unset.
     pub public_url: Option<String>,
@@ -56,7 +67,11 @@ impl Default for ServerConfig {
             tls_key: None,
             shutdown_grace_secs: 30,
             header_read_timeout_secs: 10,
+            keep_alive_secs: 30,
+            body_chunk_timeout_secs: 20,
+            send_stall_secs: 30,
             max_connections: 256,
+            max_connections_per_client: 64,
             public_url: None,
         }
     }
@@ -72,8 +87,16 @@ pub struct AuthConfig {
     pub session_longlive_ttl_secs: u64,
     /// PBKDF2-HMAC-SHA256 iterations for new password hashes.
     pub pbkdf2_iterations: u32,
-    /// Failed logins allowed per account or client address within `throttle_window_secs`.
+    /// Failed logins allowed for one account from one client address within
+    /// `throttle_window_secs` (the key a guesser hits first).
     pub max_failed_logins: u32,
+    /// Failed logins allowed for one account from all addresses together within the window: a
+    /// ceiling against guessing spread over many addresses, far above `max_failed_logins` so
+    /// that one guesser cannot lock the real user out from another address.
+    pub max_failed_logins_per_account: u32,
+    /// Failed logins allowed from one client address (an IPv6 /64) across all accounts within
+    /// the window: stops one address trying a few guesses on many accounts.
+    pub max_failed_logins_per_address: u32,
     /// Window of the login throttle, seconds.
     pub throttle_window_secs: u64,
 }
@@ -85,6 +108,8 @@ impl Default for AuthConfig {
             session_longlive_ttl_secs: 5 * 365 * 24 * 3600,
             pbkdf2_iterations: 600_000,
             max_failed_logins: 10,
+            max_failed_logins_per_account: 100,
+            max_failed_logins_per_address: 30,
             throttle_window_secs: 300,
         }
     }
@@ -120,6 +145,10 @@ pub struct LimitsConfig {
     pub max_analyses_per_folder: usize,
     /// Folders returned by one list call (`limit` is capped to this).
     pub max_list_limit: usize,
+    /// Memory budget of the whole process for request bodies held in memory, decoded images,
+    /// inflated shot-set entries and video frames, MB. Work that does not fit waits briefly,
+    /// then is refused (503, or 413 when it alone exceeds the budget).
+    pub memory_mb: u64,
 }
 
 impl Default for LimitsConfig {
@@ -138,6 +167,7 @@ impl Default for LimitsConfig {
             max_analyses_per_request: 10,
             max_analyses_per_folder: 200,
             max_list_limit: 1000,
+            memory_mb: 512,
         }
     }
 }
@@ -222,8 +252,9 @@ impl Default for AnalysisConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhooksConfig {
-    /// When set, every delivery carries `X-Facelite-Signature: sha256=<hex HMAC-SHA256 of the
-    /// body>` keyed with this secret.
+    /// When set, every delivery carries `X-Facelite-Signature: sha256=<hex HMAC-SHA256 of
+    /// "{X-Facelite-Timestamp}.{X-Facelite-Delivery}.{body}">` keyed with this secret (see
+    /// `crate::webhook` and the README for how a receiver verifies it).
     pub secret: Option<String>,
     /// Seconds one delivery attempt may take (connect + send + response head).
     pub timeout_secs: u64,
@@ -484,6 +515,21 @@ impl Config {
         }
         if self.auth.session_ttl_secs == 0 || self.auth.session_longlive_ttl_secs == 0 {
             return bad("session TTLs must be positive");
+        }
+        let a = &self.auth;
+        if a.max_failed_logins == 0
+            || a.max_failed_logins_per_account == 0
+            || a.max_failed_logins_per_address == 0
+        {
+            return bad("auth.max_failed_logins(_per_account, _per_address) must be positive");
+        }
+        if self.limits.memory_mb < 64 {
+            return bad("limits.memory_mb must be at least 64");
+        }
+        if self.server.max_connections == 0 || self.server.max_connections_per_client == 0 {
+            return bad(
+                "server.max_connections and server.max_connections_per_client must be positive",
+            );
         }
         if self.limits.max_body_bytes == 0 || self.limits.max_json_bytes == 0 {
             return bad("limits.max_body_bytes and limits.max_json_bytes must be positive");

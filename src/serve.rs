@@ -65,6 +65,10 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
         .map_err(|e| ServeError::Store(e.to_string()))?;
     crate::accounts::bootstrap::ensure_initial_admin(&store, &config)
         .map_err(|e| ServeError::Bootstrap(e.to_string()))?;
+    // Every large allocation that outside bytes can ask for is charged against this budget.
+    crate::memory::install(crate::memory::MemoryBudget::new(
+        config.limits.memory_mb << 20,
+    ));
     let started = std::time::Instant::now();
     let vision = crate::vision::Engine::load(&config.vision)
         .map_err(|e| ServeError::Vision(e.to_string()))?;
@@ -99,6 +103,9 @@ async fn run_async(config: Config) -> Result<(), ServeError> {
         login_throttle: crate::accounts::throttle::LoginThrottle::new(),
         collections,
     });
+    // Files left unreferenced by a crash: all now (nothing is in flight yet), old ones later.
+    crate::sweep::at_start(&app.store, &app.config.server.data_dir);
+    crate::sweep::spawn_periodic(app.clone());
     crate::analysis::start(app.clone()).map_err(|e| ServeError::Store(e.to_string()))?;
     let router = Arc::new(Router::new(crate::api::routes()));
     let shutdown = Arc::new(Notify::new());

@@ -11,7 +11,8 @@ use std::io::Cursor;
 use std::path::PathBuf;
 
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+
+use crate::http::body::ReqBody;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
@@ -37,6 +38,12 @@ pub enum UploadError {
     Unsupported(String),
     #[error("cannot store the upload: {0}")]
     Io(String),
+    /// The client stopped sending before the body was complete.
+    #[error("{0}")]
+    Stalled(String),
+    /// The memory budget cannot hold a part kept in memory.
+    #[error(transparent)]
+    Memory(#[from] crate::memory::BudgetError),
 }
 
 /// Where file parts go while they stream in.
@@ -94,6 +101,8 @@ impl Drop for UploadedFile {
 pub struct Upload {
     pub payload: Payload,
     pub files: Vec<UploadedFile>,
+    /// Memory charged for parts held in memory; keep it as long as their bytes.
+    pub charges: Vec<crate::memory::Charge>,
 }
 
 /// The `payload` part of spec 2.10.1, validated against the file parts.
@@ -161,7 +170,7 @@ impl Payload {
 
 /// Parses a multipart body with the configured limits.
 pub async fn parse(
-    body: Incoming,
+    body: ReqBody,
     content_type: &str,
     content_length: Option<u64>,
     limits: &LimitsConfig,
@@ -241,9 +250,19 @@ pub async fn parse(
         };
         match &mut file.data {
             PartData::Memory(buf) => {
+                let mut charge = crate::memory::Charge::free();
+                if let Some(b) = crate::memory::global() {
+                    charge = b.try_charge(0, "a file part held in memory")?;
+                }
                 while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
+                    let need = (buf.len() + chunk.len()) as u64;
+                    if need > charge.bytes() {
+                        let step = need.div_ceil(1 << 20) << 20;
+                        charge.grow_to(step, "a file part held in memory")?;
+                    }
                     buf.extend_from_slice(&chunk);
                 }
+                upload.charges.push(charge);
                 size = buf.len() as u64;
                 head.extend_from_slice(&buf[..buf.len().min(64)]);
             }
@@ -310,6 +329,9 @@ fn multer_error(e: multer::Error) -> UploadError {
             "file part `{}` exceeds the limit of {limit} bytes per file",
             field_name.unwrap_or_default()
         )),
+        multer::Error::StreamReadFailed(e) if crate::http::body::is_stall(e.as_ref()) => {
+            UploadError::Stalled(e.to_string())
+        }
         other => UploadError::Structure(format!("malformed multipart body: {other}")),
     }
 }

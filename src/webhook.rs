@@ -8,8 +8,15 @@
 //!   dead endpoint holds one slot, not the others' deliveries. A 2xx answer
 //!   deletes the delivery; anything else schedules a retry after `initial_backoff_secs * 2^n`
 //!   (capped at `max_backoff_secs`) until `give_up_after_hours` (default 48 h) have passed.
-//! * With `webhooks.secret` set, each body is signed: `X-Facelite-Signature: sha256=<hex of
-//!   HMAC-SHA256(secret, body)>`. Receivers recompute it over the raw body.
+//! * Every attempt carries `X-Facelite-Delivery` (the delivery's id, a UUID fixed when it was
+//!   queued and the same on every retry, so a receiver can drop duplicates) and
+//!   `X-Facelite-Timestamp` (UNIX seconds when this attempt was sent).
+//! * With `webhooks.secret` set, each attempt is signed: `X-Facelite-Signature: sha256=<hex of
+//!   HMAC-SHA256(secret, "{timestamp}.{delivery_id}.{body}")>`, the two header values and the
+//!   raw body joined by dots. Binding the timestamp and the id lets a receiver refuse replays:
+//!   it recomputes the signature (constant-time compare), refuses a timestamp older than its
+//!   tolerance (5 minutes suggested) and remembers the delivery ids it accepted for that long
+//!   (README, "Webhook signatures"). A retry is signed afresh with its own timestamp.
 //! * Memory stays bounded with a dead endpoint: due deliveries are found through a time index
 //!   and only a batch of bodies is loaded; the outbox holds at most `max_pending` deliveries
 //!   (the oldest is dropped, with a log line, beyond that).
@@ -36,8 +43,12 @@ use crate::config::WebhooksConfig;
 /// `<next_attempt_at as zero-padded millis>/<delivery_id>` -> empty: due deliveries in order.
 pub const OUTBOX_DUE: FlowTable = TableDefinition::new("flow_webhook_due");
 
-/// Header carrying the body signature.
+/// Header carrying the signature (with `webhooks.secret` set).
 pub const SIGNATURE_HEADER: &str = "X-Facelite-Signature";
+/// Header carrying the UNIX time (seconds) of the attempt.
+pub const TIMESTAMP_HEADER: &str = "X-Facelite-Timestamp";
+/// Header carrying the delivery id, stable across the retries of one notification.
+pub const DELIVERY_HEADER: &str = "X-Facelite-Delivery";
 
 fn due_key(at: f64, id: Uuid) -> String {
     format!("{:016}/{id}", (at.max(0.0) * 1000.0) as u64)
@@ -84,12 +95,24 @@ pub fn enqueue(
     repo::put_system(txn, &rec)
 }
 
-/// HMAC-SHA256 signature header value for a body.
-pub fn signature(secret: &str, body: &[u8]) -> String {
+/// The signature header value of one attempt: `sha256=<hex HMAC-SHA256(secret,
+/// "{timestamp}.{delivery}.{body}")>`.
+pub fn signature(secret: &str, timestamp: u64, delivery: Uuid, body: &[u8]) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    let tag = ring::hmac::sign(&key, body);
+    let mut ctx = ring::hmac::Context::with_key(&key);
+    ctx.update(format!("{timestamp}.{delivery}.").as_bytes());
+    ctx.update(body);
+    let tag = ctx.sign();
     let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256={hex}")
+}
+
+/// Current UNIX time, whole seconds (the `X-Facelite-Timestamp` of an attempt).
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Delay before retry number `attempts` (1-based).
@@ -170,7 +193,13 @@ fn dispatch_due(app: &Arc<App>, flight: &Arc<InFlight>) -> Result<Option<f64>, R
         let flight = flight.clone();
         tokio::spawn(async move {
             let id = rec.delivery_id;
-            let result = post(&app.config.webhooks, &rec.url, rec.body.clone()).await;
+            let result = post(
+                &app.config.webhooks,
+                &rec.url,
+                rec.delivery_id,
+                rec.body.clone(),
+            )
+            .await;
             let app2 = app.clone();
             let stored =
                 tokio::task::spawn_blocking(move || record_attempt(&app2, rec, result)).await;
@@ -295,10 +324,16 @@ fn record_attempt(
     Ok(())
 }
 
-/// POSTs one body; returns the HTTP status or a transport error.
-pub async fn post(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16, String> {
+/// POSTs one attempt of delivery `delivery` (with its timestamp, id and, when a secret is set,
+/// signature headers); returns the HTTP status or a transport error.
+pub async fn post(
+    cfg: &WebhooksConfig,
+    url: &str,
+    delivery: Uuid,
+    body: String,
+) -> Result<u16, String> {
     let timeout = Duration::from_secs(cfg.timeout_secs.max(1));
-    match tokio::time::timeout(timeout, post_inner(cfg, url, body)).await {
+    match tokio::time::timeout(timeout, post_inner(cfg, url, delivery, body)).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
     }
@@ -353,7 +388,12 @@ pub fn endpoint(url: &str) -> Result<Endpoint, String> {
     })
 }
 
-async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16, String> {
+async fn post_inner(
+    cfg: &WebhooksConfig,
+    url: &str,
+    delivery: Uuid,
+    body: String,
+) -> Result<u16, String> {
     let Endpoint {
         https,
         host,
@@ -370,8 +410,15 @@ async fn post_inner(cfg: &WebhooksConfig, url: &str, body: String) -> Result<u16
             http::header::USER_AGENT,
             concat!("facelite/", env!("CARGO_PKG_VERSION")),
         );
+    let timestamp = unix_secs();
+    req = req
+        .header(TIMESTAMP_HEADER, timestamp.to_string())
+        .header(DELIVERY_HEADER, delivery.to_string());
     if let Some(secret) = &cfg.secret {
-        req = req.header(SIGNATURE_HEADER, signature(secret, body.as_bytes()));
+        req = req.header(
+            SIGNATURE_HEADER,
+            signature(secret, timestamp, delivery, body.as_bytes()),
+        );
     }
     let req = req
         .body(Full::new(Bytes::from(body)))
@@ -492,24 +539,40 @@ mod tests {
             String::from_utf8_lossy(&got).to_string()
         });
         let cfg = WebhooksConfig::default();
-        let status = post(&cfg, &format!("http://[::1]:{port}/hook"), "{}".into()).await;
+        let id = Uuid::new_v4();
+        let status = post(&cfg, &format!("http://[::1]:{port}/hook"), id, "{}".into()).await;
         assert_eq!(status, Ok(204));
         let head = server.await.expect("server");
         assert!(head.starts_with("POST /hook HTTP/1.1"), "{head}");
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.contains(&format!("host: [::1]:{port}")), "{head}");
         assert!(
-            head.to_ascii_lowercase()
-                .contains(&format!("host: [::1]:{port}")),
+            lower.contains(&format!("x-facelite-delivery: {id}")),
             "{head}"
         );
+        assert!(lower.contains("x-facelite-timestamp: "), "{head}");
+        // No secret configured: no signature.
+        assert!(!lower.contains("x-facelite-signature"), "{head}");
     }
 
     #[test]
-    fn signature_is_hmac_sha256_hex() {
-        // RFC 4231 test case 2.
-        let s = signature("Jefe", b"what do ya want for nothing?");
+    fn signature_is_hmac_sha256_hex_of_timestamp_id_and_body() {
+        let id: Uuid = "0b6c1f5e-8a1d-4c1e-9f3a-2d4b5c6d7e8f"
+            .parse()
+            .expect("uuid");
+        let s = signature("Jefe", 1_700_000_000, id, b"{\"a\":1}");
+        // Computed independently, as the README's receiver does:
+        // hmac.new(b"Jefe", b'1700000000.0b6c1f5e-8a1d-4c1e-9f3a-2d4b5c6d7e8f.{"a":1}',
+        //          hashlib.sha256).hexdigest()
         assert_eq!(
             s,
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            "sha256=688cdea7e52a3a29295f1937c58dd6e50388499fbe25c4302b00a5994e6a5542"
+        );
+        // Another timestamp or delivery gives another signature: an old one cannot be reused.
+        assert_ne!(s, signature("Jefe", 1_700_000_001, id, b"{\"a\":1}"));
+        assert_ne!(
+            s,
+            signature("Jefe", 1_700_000_000, Uuid::new_v4(), b"{\"a\":1}")
         );
     }
 }

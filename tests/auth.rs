@@ -269,6 +269,7 @@ fn failed_logins_are_throttled_per_account_and_per_address() {
     let srv = TestServer::start_with(
         &[
             ("FACELITE_AUTH_MAX_FAILED_LOGINS", "3"),
+            ("FACELITE_AUTH_MAX_FAILED_LOGINS_PER_ADDRESS", "3"),
             ("FACELITE_AUTH_THROTTLE_WINDOW_SECS", "3"),
         ],
         &[],

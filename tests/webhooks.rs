@@ -6,7 +6,7 @@ mod common;
 mod flow_support;
 
 use common::{data, TestServer};
-use flow_support::{company_user, form, wait_analysis, Receiver};
+use flow_support::{company_user, form, wait_analysis, Received, Receiver};
 use serde_json::{json, Value};
 
 const SECRET: &str = "webhook-test-secret";
@@ -18,6 +18,18 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The signature header a delivery attempt must carry: HMAC over
+/// "{X-Facelite-Timestamp}.{X-Facelite-Delivery}.{body}".
+fn expected_signature(secret: &str, hit: &Received) -> String {
+    let ts = hit
+        .header("x-facelite-timestamp")
+        .expect("timestamp header");
+    let id = hit.header("x-facelite-delivery").expect("delivery header");
+    let mut msg = format!("{ts}.{id}.").into_bytes();
+    msg.extend_from_slice(&hit.body);
+    format!("sha256={}", hmac_hex(secret, &msg))
 }
 
 fn server() -> TestServer {
@@ -62,7 +74,7 @@ fn webhook_from_analyses_body_is_delivered_signed() {
     let sig = hit
         .header("x-facelite-signature")
         .expect("signature header");
-    assert_eq!(sig, format!("sha256={}", hmac_hex(SECRET, &hit.body)));
+    assert_eq!(sig, expected_signature(SECRET, hit));
     let body: Value = serde_json::from_slice(&hit.body).expect("json body");
     assert_eq!(body["folder_id"], fid);
     let analyses = body["analyses"].as_array().expect("analyses");
@@ -115,7 +127,7 @@ fn failing_receiver_gets_the_webhook_on_retry_even_after_a_restart() {
     for g in &got {
         assert_eq!(
             g.header("x-facelite-signature").map(str::to_string),
-            Some(format!("sha256={}", hmac_hex(SECRET, &g.body)))
+            Some(expected_signature(SECRET, g))
         );
     }
     // Delivered: no further attempts.

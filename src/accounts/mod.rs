@@ -22,7 +22,7 @@ mod tests;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::error::ApiError;
 use crate::app::App;
@@ -145,8 +145,10 @@ pub async fn hash_password(
         .map_err(|e| AccountsError::Task(e.to_string()))?
 }
 
-/// Checks credentials and opens a session. Throttled per account and per client address;
-/// an unknown email costs the same time as a wrong password.
+/// Checks credentials and opens a session. Throttled per account and client address, per
+/// account and per client address (see [`throttle`]): the attempt is reserved in the throttle
+/// before the password is checked, so parallel guesses cannot overrun the limits. An unknown
+/// email costs the same time as a wrong password.
 pub async fn login(
     app: &App,
     email: &str,
@@ -154,22 +156,14 @@ pub async fn login(
     client: IpAddr,
 ) -> Result<(session::Issued, users::User), AccountsError> {
     let auth = &app.config.auth;
-    let window = Duration::from_secs(auth.throttle_window_secs);
-    if let Some((which, retry)) = app.login_throttle.check(
-        email,
-        client,
-        auth.max_failed_logins,
-        window,
-        Instant::now(),
-    ) {
-        return Err(AccountsError::Throttled {
-            what: match which {
-                throttle::Limited::Account => "account",
-                throttle::Limited::Address => "client address",
-            },
-            retry_after_secs: retry.as_secs(),
-        });
-    }
+    let limits = throttle::Limits::of(auth);
+    let reservation = app
+        .login_throttle
+        .reserve(email, client, &limits, Instant::now())
+        .map_err(|(which, retry)| AccountsError::Throttled {
+            what: which.what(),
+            retry_after_secs: retry.as_secs().max(1),
+        })?;
     let found = app.store.read(|tx| users::find_by_email(tx, email))?;
     let iters = auth.pbkdf2_iterations;
     let (pw, stored) = (
@@ -187,13 +181,10 @@ pub async fn login(
     .map_err(|e| AccountsError::Task(e.to_string()))?;
     let user = match (ok, found) {
         (true, Some(u)) => u,
-        _ => {
-            app.login_throttle
-                .record_failure(email, client, window, Instant::now());
-            return Err(AccountsError::InvalidCredentials);
-        }
+        // The reservation stays, as this failure.
+        _ => return Err(AccountsError::InvalidCredentials),
     };
-    app.login_throttle.record_success(email);
+    app.login_throttle.succeeded(reservation);
     if password::needs_rehash(&user.password, iters) {
         let h = hash_password(password.to_string(), iters).await;
         if let Ok(h) = h {

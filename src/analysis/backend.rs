@@ -188,6 +188,9 @@ fn vision_error(e: VisionError) -> FaceError {
         VisionError::NoPassiveModel => FaceError::NoPassiveModel,
         VisionError::Undecodable(m) => FaceError::Undecodable(m),
         e @ VisionError::TooLarge { .. } => FaceError::TooLarge(e.to_string()),
+        e @ VisionError::Memory(crate::memory::BudgetError::TooLarge { .. }) => {
+            FaceError::TooLarge(e.to_string())
+        }
         e @ (VisionError::ImageTooSmall { .. }
         | VisionError::FaceTooSmall { .. }
         | VisionError::ModelMismatch { .. }) => FaceError::Unusable(e.to_string()),

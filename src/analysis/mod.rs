@@ -111,7 +111,46 @@ pub fn start(app: Arc<App>) -> Result<(), FlowError> {
             .map_err(FlowError::Files)?;
     }
     tokio::spawn(crate::webhook::run(app.clone()));
+    tokio::spawn(reconcile_forever(app));
     Ok(())
+}
+
+/// How often committed jobs are compared with the queue.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(3);
+
+/// A job younger than this may still be on its way from its request to the queue.
+const RECONCILE_MIN_AGE_SECS: f64 = 2.0;
+
+/// Pushes every committed job that is not in hand (waiting, running, retrying) and is older
+/// than [`RECONCILE_MIN_AGE_SECS`]: a job whose request stopped between its commit and its
+/// push, or lost for any other reason, runs within seconds instead of at the next start.
+/// Returns how many were pushed.
+pub fn reconcile(app: &App) -> Result<usize, repo::RepoError> {
+    let jobs: Vec<JobRec> = repo::scan(crate::store::raw::db(&app.store))?;
+    let now = model::now_secs();
+    let lost: Vec<Task> = jobs
+        .into_iter()
+        .filter(|j| now - j.enqueued_at >= RECONCILE_MIN_AGE_SECS)
+        .filter(|j| !app.flow.queue.in_hand(j.analysis_id))
+        .map(|j| Task::Stored(j.analysis_id))
+        .collect();
+    if lost.is_empty() {
+        return Ok(0);
+    }
+    Ok(app.flow.queue.push_recovered(lost))
+}
+
+async fn reconcile_forever(app: Arc<App>) {
+    loop {
+        tokio::time::sleep(RECONCILE_EVERY).await;
+        let a = app.clone();
+        match tokio::task::spawn_blocking(move || reconcile(&a)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => eprintln!("facelite: {n} committed analyses were not queued; queued them"),
+            Ok(Err(e)) => eprintln!("facelite: cannot reconcile the analysis queue: {e}"),
+            Err(e) => eprintln!("facelite: queue reconciliation stopped: {e}"),
+        }
+    }
 }
 
 /// Delay before running a job again after its result could not be stored for the
@@ -129,8 +168,11 @@ fn worker(app: Arc<App>, runtime: tokio::runtime::Handle) {
     let flow = &app.flow;
     loop {
         match flow.queue.pop() {
-            Task::Stored(id) => match jobs::run(&app, flow.backend.as_ref(), &flow.files, id) {
+            Task::Stored(id) => match crate::memory::scope(|| {
+                jobs::run(&app, flow.backend.as_ref(), &flow.files, id)
+            }) {
                 Ok(stored) => {
+                    flow.queue.finished(id);
                     flow.store_failures
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -156,12 +198,13 @@ fn worker(app: Arc<App>, runtime: tokio::runtime::Handle) {
                                 "facelite: analysis {id} could not be stored: {e}; retrying in {} s",
                                 delay.as_secs()
                             );
-                            // The job is still on disk: it re-enters the queue like a recovered
-                            // one, so the queue's capacity cannot refuse it.
+                            // The job is still on disk and stays in hand while it waits: it
+                            // re-enters the queue past its capacity, and reconciliation leaves
+                            // it alone meanwhile.
                             let app = app.clone();
                             runtime.spawn(async move {
                                 tokio::time::sleep(delay).await;
-                                app.flow.queue.push_recovered(vec![Task::Stored(id)]);
+                                app.flow.queue.requeue(id);
                             });
                         }
                         None => {
@@ -169,6 +212,7 @@ fn worker(app: Arc<App>, runtime: tokio::runtime::Handle) {
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
                                 .remove(&id);
+                            // It stays in hand, so reconciliation does not retry it either.
                             eprintln!(
                                 "facelite: analysis {id} could not be stored: {e}; giving up until the next start"
                             );
@@ -184,15 +228,17 @@ fn worker(app: Arc<App>, runtime: tokio::runtime::Handle) {
                     continue;
                 }
                 let source = MemorySource(&t.bytes);
-                let out = jobs::execute(
-                    flow.backend.as_ref(),
-                    &source,
-                    t.kind,
-                    &t.media,
-                    &t.requested,
-                    &t.params,
-                    &app.config,
-                );
+                let out = crate::memory::scope(|| {
+                    jobs::execute(
+                        flow.backend.as_ref(),
+                        &source,
+                        t.kind,
+                        &t.media,
+                        &t.requested,
+                        &t.params,
+                        &app.config,
+                    )
+                });
                 let _ = t.reply.send(out);
             }
         }

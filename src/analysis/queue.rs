@@ -5,8 +5,12 @@
 //! slots ([`Queue::reserve`]); if the queue is full it answers 503 and stores nothing. After the
 //! commit it pushes into its reservation. Jobs recovered at start bypass the capacity (they are
 //! already on disk, so the queue cannot grow beyond what the store holds).
+//!
+//! The queue also knows which stored jobs are *in hand*: waiting, running, or waiting for a
+//! retry. A committed job that is not in hand was lost on its way to the queue (whatever the
+//! cause); the periodic reconciliation finds it in the store and pushes it again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
 
 use uuid::Uuid;
@@ -25,6 +29,18 @@ pub enum Task {
 struct Inner {
     items: VecDeque<Task>,
     reserved: usize,
+    /// Stored jobs waiting, running or waiting for a retry.
+    in_hand: HashSet<Uuid>,
+}
+
+impl Inner {
+    fn take_in_hand(&mut self, tasks: &[Task]) {
+        for t in tasks {
+            if let Task::Stored(id) = t {
+                self.in_hand.insert(*id);
+            }
+        }
+    }
 }
 
 /// The queue is full; the caller answers 503.
@@ -84,13 +100,41 @@ impl Queue {
         })
     }
 
-    /// Pushes tasks ignoring the capacity: jobs recovered at start, and stored jobs retried
-    /// after their result could not be stored (both are already on disk).
-    pub fn push_recovered(&self, tasks: Vec<Task>) {
+    /// Pushes tasks ignoring the capacity: jobs recovered at start or by reconciliation (they
+    /// are already on disk). Stored jobs already in hand are skipped, so a job never runs
+    /// twice at once. Returns how many were pushed.
+    pub fn push_recovered(&self, tasks: Vec<Task>) -> usize {
         let mut g = self.lock();
-        g.items.extend(tasks);
+        let fresh: Vec<Task> = tasks
+            .into_iter()
+            .filter(|t| !matches!(t, Task::Stored(id) if g.in_hand.contains(id)))
+            .collect();
+        let n = fresh.len();
+        g.take_in_hand(&fresh);
+        g.items.extend(fresh);
         drop(g);
         self.ready.notify_all();
+        n
+    }
+
+    /// Pushes a stored job that stayed in hand while it waited for a retry (its result could
+    /// not be stored), ignoring the capacity.
+    pub fn requeue(&self, id: Uuid) {
+        let mut g = self.lock();
+        g.in_hand.insert(id);
+        g.items.push_back(Task::Stored(id));
+        drop(g);
+        self.ready.notify_all();
+    }
+
+    /// A stored job's run ended (its result is stored, or it was dropped): no longer in hand.
+    pub fn finished(&self, id: Uuid) {
+        self.lock().in_hand.remove(&id);
+    }
+
+    /// Whether a stored job is waiting, running or waiting for a retry.
+    pub fn in_hand(&self, id: Uuid) -> bool {
+        self.lock().in_hand.contains(&id)
     }
 
     /// Blocks until a task is available.
@@ -121,6 +165,7 @@ impl Reservation<'_> {
         let mut g = self.queue.lock();
         g.reserved -= self.slots;
         let n = tasks.len();
+        g.take_in_hand(&tasks);
         g.items.extend(tasks);
         self.slots = 0;
         drop(g);
@@ -186,15 +231,41 @@ mod tests {
         r.push(vec![Task::Stored(Uuid::nil())]);
         assert_eq!(q.len(), 1);
         assert!(q.reserve(2).is_err());
-        q.push_recovered(vec![Task::Stored(Uuid::nil()), Task::Stored(Uuid::nil())]);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        q.push_recovered(vec![Task::Stored(a), Task::Stored(b)]);
         assert_eq!(q.len(), 3);
         assert!(matches!(q.pop(), Task::Stored(_)));
     }
 
     #[test]
+    fn jobs_in_hand_are_not_pushed_twice_until_finished() {
+        let q = Queue::new(4);
+        let id = Uuid::new_v4();
+        q.reserve(1).expect("room").push(vec![Task::Stored(id)]);
+        assert!(q.in_hand(id));
+        assert_eq!(
+            q.push_recovered(vec![Task::Stored(id)]),
+            0,
+            "already queued"
+        );
+        assert!(matches!(q.pop(), Task::Stored(x) if x == id));
+        assert_eq!(q.push_recovered(vec![Task::Stored(id)]), 0, "running");
+        q.finished(id);
+        assert!(!q.in_hand(id));
+        assert_eq!(
+            q.push_recovered(vec![Task::Stored(id)]),
+            1,
+            "lost, found again"
+        );
+    }
+
+    #[test]
     fn an_empty_reservation_succeeds_above_capacity() {
         let q = Queue::new(1);
-        q.push_recovered(vec![Task::Stored(Uuid::nil()), Task::Stored(Uuid::nil())]);
+        q.push_recovered(vec![
+            Task::Stored(Uuid::new_v4()),
+            Task::Stored(Uuid::new_v4()),
+        ]);
         assert_eq!(q.len(), 2);
         assert!(q.reserve(1).is_err());
         let r = q

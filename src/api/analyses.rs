@@ -269,15 +269,18 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
             app.config.limits.max_analyses_per_folder
         )));
     }
-    let reservation = app
-        .flow
-        .queue
-        .reserve(reqs.len())
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let app2 = app.clone();
     let scope = Scope::of(&p);
     let max_analyses = app.config.limits.max_analyses_per_folder;
+    // Reserve, commit and hand the jobs to the workers in one blocking task: it runs to its end
+    // even when the client hangs up and this request's future is dropped, so a committed job
+    // never waits for a restart (reconciliation would find it anyway).
     let created = tokio::task::spawn_blocking(move || -> Result<Vec<AnalysisRec>, ApiError> {
+        let reservation = app2
+            .flow
+            .queue
+            .reserve(reqs.len())
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
         let now = now_secs();
         let flow = ScopedFlow::new(&app2.store, scope);
         let list = flow.write(|w| {
@@ -297,12 +300,12 @@ async fn start(mut ctx: Ctx) -> HandlerResult {
             w.put(&f)?;
             Ok::<_, ApiError>(list)
         })?;
+        let ids: Vec<Uuid> = list.iter().map(|a| a.analysis_id).collect();
+        push(reservation, &ids);
         Ok(list)
     })
     .await
     .map_err(|_| ApiError::internal("analysis task failed"))??;
-    let ids: Vec<Uuid> = created.iter().map(|a| a.analysis_id).collect();
-    push(reservation, &ids);
     let media: Vec<MediaRec> = scoped(&app, &p).media_of(&folder)?;
     let idx = crate::analysis::jobs::media_index(&media);
     let base = base_url(&ctx);

@@ -19,9 +19,7 @@
 //! would ever check would be a fake, so an authenticated caller gets 501, code 2 (NOT
 //! REALIZED) with the reason; an unauthenticated one the usual 6/7/8.
 
-use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
-use http_body_util::Full;
 use serde_json::{Map, Value};
 
 use crate::accounts::session::Issued;
@@ -55,7 +53,7 @@ async fn session_token(ctx: Ctx) -> HandlerResult {
 
 /// A JSON response with `status`.
 pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<RespBody> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut resp = Response::new(crate::http::body::RespBody::from(body.to_string()));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -12,9 +12,7 @@
 //! analyses needs the matched person's details (`GET .../persons/{person_id}`), as spec 2.9
 //! describes. Objects of another company answer 404, like missing ones.
 
-use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
-use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -477,7 +475,7 @@ async fn image_file(ctx: Ctx) -> HandlerResult {
         person_id(&ctx)?,
         iid,
     )?;
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    let mut r = Response::new(crate::http::body::RespBody::from(bytes));
     if let Ok(v) = header::HeaderValue::from_str(&img.content_type) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);
     }

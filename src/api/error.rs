@@ -4,9 +4,9 @@
 //! Oz API Lite routes answer a different body (`{"code": "BPE-...", "message", "details"}`,
 //! spec 3.3); that mapping is kept in one place too: `crate::lite::error::LiteError`.
 
-use bytes::Bytes;
 use http::{header, Response, StatusCode};
-use http_body_util::Full;
+
+use crate::http::body::RespBody;
 use serde_json::Value;
 
 /// Oz API error codes (spec 2.16). Kept numeric on the wire.
@@ -109,6 +109,11 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unknown, message)
     }
 
+    /// 408, code 0: the client stopped sending its request before it was complete.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::Unknown, message)
+    }
+
     /// 500, code 0. The message must not leak internals that help an attacker.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(
@@ -119,13 +124,13 @@ impl ApiError {
     }
 
     /// Serialises the Oz error body.
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> Response<RespBody> {
         let body = serde_json::json!({
             "error_code": self.code as i64,
             "error_message": self.message,
             "details": self.details,
         });
-        let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+        let mut resp = Response::new(RespBody::from(body.to_string()));
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -224,6 +229,8 @@ impl From<crate::upload::UploadError> for ApiError {
                 ErrorCode::InvalidType,
                 m,
             ),
+            UploadError::Stalled(m) => ApiError::timeout(m),
+            UploadError::Memory(e) => e.into(),
             UploadError::Io(m) => {
                 eprintln!("facelite: upload I/O error: {m}");
                 ApiError::internal("cannot store the upload; see the server log")
@@ -263,6 +270,7 @@ impl From<crate::collections::CollectionsError> for ApiError {
             E::Structure(m) => ApiError::structure(m),
             E::Invalid(m) => ApiError::value(m),
             E::TooLarge(m) => ApiError::too_large(m),
+            E::Stalled(m) => ApiError::timeout(m),
             E::Conflict { message, details } => {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidValue, message)
                     .with_details(details)
@@ -273,6 +281,15 @@ impl From<crate::collections::CollectionsError> for ApiError {
                 message,
             )
             .with_details(details),
+        }
+    }
+}
+
+impl From<crate::memory::BudgetError> for ApiError {
+    fn from(e: crate::memory::BudgetError) -> Self {
+        match e {
+            crate::memory::BudgetError::TooLarge { .. } => ApiError::too_large(e.to_string()),
+            crate::memory::BudgetError::Busy { .. } => ApiError::unavailable(e.to_string()),
         }
     }
 }

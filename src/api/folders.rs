@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
-use http_body_util::Full;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -42,7 +40,7 @@ pub fn routes() -> Vec<Route> {
 
 /// A JSON response.
 pub fn json_resp(status: StatusCode, v: &Value) -> Response<RespBody> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    let mut r = Response::new(crate::http::body::RespBody::from(v.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -359,15 +357,19 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
     };
     let single = !requests.is_empty();
     let payload: Payload = upload.payload.clone();
-    let reservation = app
-        .flow
-        .queue
-        .reserve(requests.len())
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    let (folder, new_analyses) = {
+    // Reserve, commit, register the waits and hand the jobs to the workers in one blocking
+    // task: it runs to its end even when the client hangs up and this request's future is
+    // dropped, so a committed job never waits for a restart.
+    let (folder, waits) = {
         let app2 = app.clone();
         let scope = Scope::of(&p);
-        tokio::task::spawn_blocking(move || -> Result<(FolderRec, Vec<AnalysisRec>), ApiError> {
+        type Created = (FolderRec, Option<Vec<tokio::sync::oneshot::Receiver<()>>>);
+        tokio::task::spawn_blocking(move || -> Result<Created, ApiError> {
+            let reservation = app2
+                .flow
+                .queue
+                .reserve(requests.len())
+                .map_err(|e| ApiError::unavailable(e.to_string()))?;
             let mut folder = folder;
             folder.media_ids = planned.media.iter().map(|m| m.media_id).collect();
             let new_analyses =
@@ -391,18 +393,15 @@ async fn create(mut ctx: Ctx) -> HandlerResult {
                 })?;
                 Ok(())
             })?;
-            Ok((folder, new_analyses))
+            let ids: Vec<Uuid> = new_analyses.iter().map(|a| a.analysis_id).collect();
+            // Registered before the push, so no completion is missed.
+            let waits = single.then(|| analyses::register_waits(&app2, &ids));
+            analyses::push(reservation, &ids);
+            Ok((folder, waits))
         })
         .await
         .map_err(|_| ApiError::internal("upload task failed"))??
     };
-    let ids: Vec<Uuid> = new_analyses.iter().map(|a| a.analysis_id).collect();
-    let waits = if single {
-        Some(analyses::register_waits(&app, &ids))
-    } else {
-        None
-    };
-    analyses::push(reservation, &ids);
     let flow = scoped(&app, &p);
     if let Some(waits) = waits {
         analyses::wait(&app, waits).await;

@@ -1,9 +1,7 @@
 //! Media (spec 2.10, rows 14-16): read, replace tags, delete; and the route that serves stored
 //! files (uploads and best shots) at their `original_url`, authenticated and tenant-checked.
 
-use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
-use http_body_util::Full;
 use serde_json::{json, Value};
 
 use crate::accounts::tenant::Scope;
@@ -160,16 +158,17 @@ async fn file(ctx: Ctx) -> HandlerResult {
     let id = parse_id(ctx.param(0)?, "file")?;
     let app = ctx.app.clone();
     let rec: FileRec = scoped(&app, &p).get(id)?;
-    let bytes =
-        tokio::task::spawn_blocking(move || app.flow.files.read(&rec.rel_path).map(|b| (b, rec)))
-            .await
-            .map_err(|_| ApiError::internal("read task failed"))?
-            .map_err(|e| {
-                eprintln!("facelite: stored file {id} unreadable: {e}");
-                ApiError::not_found(format!("file {id} not found"))
-            })?;
-    let (bytes, rec) = bytes;
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    // Streamed in small chunks: twenty downloads of a large file cost twenty chunks, not
+    // twenty copies of the file.
+    let body = match app.flow.files.path_of(&rec.rel_path) {
+        Ok(path) => crate::http::body::RespBody::open_file(path).await,
+        Err(e) => Err(e),
+    }
+    .map_err(|e| {
+        eprintln!("facelite: stored file {id} unreadable: {e}");
+        ApiError::not_found(format!("file {id} not found"))
+    })?;
+    let mut r = Response::new(body);
     *r.status_mut() = StatusCode::OK;
     if let Ok(v) = header::HeaderValue::from_str(&rec.content_type) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);

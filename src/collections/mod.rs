@@ -53,6 +53,9 @@ pub enum CollectionsError {
     Invalid(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The client stopped sending its request body.
+    #[error("{0}")]
+    Stalled(String),
     /// The object cannot change in its current state (a person still matched by analyses,
     /// a collection that still has persons); `details` says what blocks it.
     #[error("{message}")]

@@ -6,7 +6,8 @@
 //! `limits.max_body_bytes`.
 
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+
+use crate::http::body::ReqBody;
 use serde_json::{Map, Value};
 
 use crate::collections::CollectionsError;
@@ -74,13 +75,16 @@ fn multer_error(e: multer::Error) -> CollectionsError {
                 field_name.unwrap_or_default()
             ))
         }
+        multer::Error::StreamReadFailed(e) if crate::http::body::is_stall(e.as_ref()) => {
+            CollectionsError::Stalled(e.to_string())
+        }
         other => structure(format!("malformed multipart body: {other}")),
     }
 }
 
 /// Reads and validates the body.
 pub async fn parse(
-    body: Incoming,
+    body: ReqBody,
     content_type: &str,
     limits: &UploadLimits,
 ) -> Result<PersonUpload, CollectionsError> {

@@ -1,5 +1,7 @@
 //! The HTTP side: hyper server, TLS, limits, graceful shutdown, routing, access log.
 
+pub mod body;
+pub mod conn;
 pub mod router;
 pub mod server;
 pub mod systemd;

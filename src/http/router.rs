@@ -9,17 +9,15 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Response};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::Body;
+use tokio::io::AsyncWriteExt;
 
 use crate::api::error::ApiError;
 use crate::app::App;
 
-/// Every response body is buffered: the largest responses are stored media files, which are
-/// bounded by the upload limits.
-pub type RespBody = Full<Bytes>;
+pub use crate::http::body::{ReqBody, RespBody};
 
 /// What a handler returns.
 pub type HandlerResult = Result<Response<RespBody>, ApiError>;
@@ -74,7 +72,9 @@ pub struct Ctx {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub peer: SocketAddr,
-    body: Option<Incoming>,
+    body: Option<ReqBody>,
+    /// Memory charged for this request's buffers, released when the handler is done.
+    charges: Vec<crate::memory::Charge>,
 }
 
 impl Ctx {
@@ -88,7 +88,7 @@ impl Ctx {
         query: Vec<(String, String)>,
         headers: HeaderMap,
         peer: SocketAddr,
-        body: Incoming,
+        body: ReqBody,
     ) -> Self {
         Ctx {
             app,
@@ -99,6 +99,7 @@ impl Ctx {
             headers,
             peer,
             body: Some(body),
+            charges: Vec::new(),
         }
     }
 
@@ -125,31 +126,71 @@ impl Ctx {
 
     /// Takes the raw body stream (once). Callers that stream (multipart uploads) use this and
     /// must enforce their own limits; everyone else uses [`Ctx::body_bytes`].
-    pub fn take_body(&mut self) -> Result<Incoming, ApiError> {
+    pub fn take_body(&mut self) -> Result<ReqBody, ApiError> {
         self.body
             .take()
             .ok_or_else(|| ApiError::internal("request body already consumed"))
     }
 
-    /// Reads the whole body, refusing with 413 once it exceeds `limit` bytes.
+    /// Reads the whole body, refusing with 413 once it exceeds `limit` bytes and with 408 when
+    /// it stalls. A body announced larger than [`SPOOL_ABOVE`] streams to a staging file while
+    /// it arrives (a slow or stalled upload holds disk, not memory) and is read back once
+    /// complete. Held bytes are charged to the memory budget (503 when it cannot hold them
+    /// within a few seconds); the charge is kept with this context, so it lasts as long as the
+    /// handler that holds the bytes.
     pub async fn body_bytes(&mut self, limit: usize) -> Result<Bytes, ApiError> {
-        let body = self.take_body()?;
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    Err(ApiError::too_large(format!(
-                        "request body exceeds the limit of {limit} bytes"
-                    )))
-                } else {
-                    Err(ApiError::structure(format!(
-                        "could not read request body: {e}"
-                    )))
-                }
-            }
+        let mut body = self.take_body()?;
+        let what = "the request body";
+        let too_large =
+            || ApiError::too_large(format!("request body exceeds the limit of {limit} bytes"));
+        let announced = self
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if announced > limit as u64 {
+            return Err(too_large());
         }
+        if announced > SPOOL_ABOVE {
+            let staged = Staged(self.app.flow.files.staging_path());
+            let mut file = tokio::fs::File::create(&staged.0)
+                .await
+                .map_err(spool_error)?;
+            let mut len = 0usize;
+            while let Some(data) = next_data(&mut body).await? {
+                len += data.len();
+                if len > limit {
+                    return Err(too_large());
+                }
+                file.write_all(&data).await.map_err(spool_error)?;
+            }
+            file.flush().await.map_err(spool_error)?;
+            drop(file);
+            let charge = charge_async(len as u64, what).await?;
+            let bytes = tokio::fs::read(&staged.0).await.map_err(spool_error)?;
+            self.charges.push(charge);
+            return Ok(Bytes::from(bytes));
+        }
+        let mut charge = charge_async(announced, what).await?;
+        let mut buf = BytesMut::with_capacity(announced as usize);
+        while let Some(data) = next_data(&mut body).await? {
+            if buf.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            let need = (buf.len() + data.len()) as u64;
+            if need > charge.bytes() {
+                // Grow in steps of a megabyte so small bodies cost one charge.
+                let step = need.div_ceil(1 << 20) << 20;
+                charge.grow_to(step.min(limit as u64).max(need), what)?;
+            }
+            buf.extend_from_slice(&data);
+        }
+        self.charges.push(charge);
+        Ok(buf.freeze())
+    }
+
+    /// Keeps `charge` for as long as this request is handled (memory held by the handler).
+    pub fn hold(&mut self, charge: crate::memory::Charge) {
+        self.charges.push(charge);
     }
 
     /// Reads and parses a JSON body (limit `limit` bytes). A malformed body is a code-3 error
@@ -166,6 +207,51 @@ impl Ctx {
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::structure(format!("request body is not valid JSON: {e}")))
+    }
+}
+
+/// How long a request body waits for room in the memory budget before it is refused (503).
+const BODY_MEMORY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Bodies announced larger than this stream to a staging file before they are held in memory.
+pub const SPOOL_ABOVE: u64 = 256 * 1024;
+
+/// A staging file removed when dropped (the body was read back, or the request failed).
+struct Staged(std::path::PathBuf);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn spool_error(e: std::io::Error) -> ApiError {
+    eprintln!("facelite: cannot stage a request body: {e}");
+    ApiError::internal("cannot stage the request body; see the server log")
+}
+
+/// The next data chunk of a request body; `None` at its end.
+async fn next_data(body: &mut ReqBody) -> Result<Option<Bytes>, ApiError> {
+    loop {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await;
+        let Some(frame) = frame else {
+            return Ok(None);
+        };
+        let frame = frame.map_err(|e| match e {
+            crate::http::body::BodyError::Stalled(_) => ApiError::timeout(e.to_string()),
+            other => ApiError::structure(format!("could not read request body: {other}")),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            return Ok(Some(data));
+        }
+    }
+}
+
+/// Charges `bytes` against the process's budget, waiting up to [`BODY_MEMORY_WAIT`].
+async fn charge_async(bytes: u64, what: &str) -> Result<crate::memory::Charge, ApiError> {
+    match crate::memory::global() {
+        Some(b) => Ok(b.charge(bytes, BODY_MEMORY_WAIT, what).await?),
+        None => Ok(crate::memory::Charge::free()),
     }
 }
 

@@ -1,6 +1,6 @@
-//! The hyper server: accept loop with a connection cap, optional TLS, HTTP/1.1 keep-alive and
-//! HTTP/2, header-read timeout (slowloris guard), body-size check, panic containment, one
-//! access-log line per request, and graceful shutdown on SIGTERM/SIGINT.
+//! The hyper server: accept loop with connection slots and deadlines (see `conn.rs`), optional
+//! TLS, HTTP/1.1 keep-alive and HTTP/2, body-size check, panic containment, one access-log
+//! line per request, and graceful shutdown on SIGTERM/SIGINT.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,12 +16,43 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::error::ApiError;
 use crate::app::App;
-use crate::http::router::{parse_query, Ctx, Match, RespBody, Router};
+use crate::http::body::{ReqBody, RespBody};
+use crate::http::conn::{Deadlines, Refused, Slots, Watched};
+use crate::http::router::{parse_query, Ctx, Match, Router};
+
+/// Streams one HTTP/2 connection may have open at once.
+const HTTP2_MAX_STREAMS: u32 = 32;
+
+/// Logs refused connections at most once per interval, so a flood cannot flood the log.
+#[derive(Default)]
+struct RefusalLog {
+    last: Option<Instant>,
+    since: u64,
+}
+
+impl RefusalLog {
+    fn note(&mut self, peer: SocketAddr, share: usize) {
+        self.since += 1;
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+        {
+            return;
+        }
+        eprintln!(
+            "facelite: refused {} connection(s), latest from {}: an address may hold {share} at once (server.max_connections_per_client)",
+            self.since,
+            peer.ip()
+        );
+        self.last = Some(Instant::now());
+        self.since = 0;
+    }
+}
 
 /// What the accept loop needs besides the application.
 pub struct ServerParts {
@@ -43,7 +74,13 @@ pub async fn serve(parts: ServerParts, shutdown: Arc<Notify>) {
     let cfg = app.config.server.clone();
     let max_body = app.config.limits.max_body_bytes as u64;
     let header_timeout = Duration::from_secs(cfg.header_read_timeout_secs.max(1));
-    let permits = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let deadlines = Deadlines {
+        first_request: header_timeout,
+        keep_alive: Duration::from_secs(cfg.keep_alive_secs.max(1)),
+        send_stall: Duration::from_secs(cfg.send_stall_secs.max(1)),
+    };
+    let chunk_timeout = Duration::from_secs(cfg.body_chunk_timeout_secs.max(1));
+    let slots = Slots::new(cfg.max_connections, cfg.max_connections_per_client);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -51,18 +88,16 @@ pub async fn serve(parts: ServerParts, shutdown: Arc<Notify>) {
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(HTTP2_MAX_STREAMS)
+        .keep_alive_interval(Some(deadlines.keep_alive))
+        .keep_alive_timeout(deadlines.send_stall);
     let builder = Arc::new(builder);
+    let mut refusals = RefusalLog::default();
 
     loop {
-        // Wait for a connection slot first: past the cap, clients queue in the backlog.
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.notified() => break,
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -74,39 +109,74 @@ pub async fn serve(parts: ServerParts, shutdown: Arc<Notify>) {
             },
             _ = shutdown.notified() => break,
         };
+        // Past the cap, an idle connection makes room or this waits for a slot (clients queue
+        // in the backlog meanwhile); an address over its share is closed at once.
+        let slot = tokio::select! {
+            s = slots.admit(peer.ip()) => match s {
+                Ok(s) => s,
+                Err(Refused::ClientShare) => {
+                    refusals.note(peer, cfg.max_connections_per_client);
+                    drop(stream);
+                    continue;
+                }
+            },
+            _ = shutdown.notified() => break,
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let router = router.clone();
-        let service = service_fn(move |req| {
+        let conn_state = slot.state.clone();
+        let service = service_fn(move |req: Request<Incoming>| {
             let app = app.clone();
             let router = router.clone();
-            async move { Ok::<_, Infallible>(handle(app, router, peer, max_body, req).await) }
+            let busy = conn_state.begin();
+            async move {
+                let req = req.map(|b| ReqBody::new(b, chunk_timeout));
+                let resp = handle(app, router, peer, max_body, req).await;
+                let (parts, body) = resp.into_parts();
+                let body = body.with_guard(busy.into_send_guard());
+                Ok::<_, Infallible>(Response::from_parts(parts, body))
+            }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
-        match &tls {
-            None => {
-                tokio::spawn(async move {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                    drop(permit);
-                });
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let state = slot.state.clone();
+            let io = Watched::new(stream, state.clone());
+            let why = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(io), service);
+                    tokio::select! {
+                        _ = watcher.watch(conn.into_owned()) => None,
+                        why = state.watchdog(deadlines) => Some(why),
+                    }
+                }
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(header_timeout, acceptor.accept(io));
+                    match handshake.await {
                         Ok(Ok(tls_stream)) => {
                             let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
-                            let _ = watcher.watch(conn.into_owned()).await;
+                            tokio::select! {
+                                _ = watcher.watch(conn.into_owned()) => None,
+                                why = state.watchdog(deadlines) => Some(why),
+                            }
                         }
-                        Ok(Err(e)) => eprintln!("facelite: TLS handshake with {peer} failed: {e}"),
-                        Err(_) => eprintln!("facelite: TLS handshake with {peer} timed out"),
+                        Ok(Err(e)) => {
+                            eprintln!("facelite: TLS handshake with {peer} failed: {e}");
+                            None
+                        }
+                        Err(_) => Some("TLS handshake timed out"),
                     }
-                    drop(permit);
-                });
+                }
+            };
+            if let Some(why) = why {
+                if why != "idle keep-alive" {
+                    eprintln!("facelite: closed a connection from {peer}: {why}");
+                }
             }
-        }
+            drop(slot);
+        });
     }
     drop(listener);
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
@@ -129,19 +199,50 @@ async fn handle(
     router: Arc<Router>,
     peer: SocketAddr,
     max_body: u64,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
 ) -> Response<RespBody> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let (template, resp) = dispatch(app, &router, peer, max_body, req).await;
-    eprintln!(
-        "facelite: {} {} {} {}ms",
-        method,
-        template,
-        resp.status().as_u16(),
-        started.elapsed().as_millis()
-    );
+    let mut log = AccessLine {
+        started: Instant::now(),
+        method: req.method().clone(),
+        template: match router.find(req.method(), req.uri().path()) {
+            Match::Found(route, _) => route.pattern,
+            Match::WrongMethod(t) => t,
+            Match::NotFound => "<unknown>",
+        },
+        status: None,
+    };
+    let (_, resp) = dispatch(app, &router, peer, max_body, req).await;
+    log.status = Some(resp.status().as_u16());
     resp
+}
+
+/// The access-log line of one request, written when the request ends, also when the client
+/// hung up before the answer (status 499, as nginx logs it).
+struct AccessLine {
+    started: Instant,
+    method: Method,
+    template: &'static str,
+    status: Option<u16>,
+}
+
+impl Drop for AccessLine {
+    fn drop(&mut self) {
+        match self.status {
+            Some(status) => eprintln!(
+                "facelite: {} {} {} {}ms",
+                self.method,
+                self.template,
+                status,
+                self.started.elapsed().as_millis()
+            ),
+            None => eprintln!(
+                "facelite: {} {} 499 {}ms (client closed the connection)",
+                self.method,
+                self.template,
+                self.started.elapsed().as_millis()
+            ),
+        }
+    }
 }
 
 async fn dispatch(
@@ -149,7 +250,7 @@ async fn dispatch(
     router: &Router,
     peer: SocketAddr,
     max_body: u64,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
 ) -> (&'static str, Response<RespBody>) {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();

@@ -4,9 +4,7 @@
 //! `api::error::ApiError` writes; no Lite route ever answers with the Oz body (except the
 //! server's own 404/500 outside any Lite handler).
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::Full;
 use serde_json::Value;
 
 use super::template::TemplateError;
@@ -135,13 +133,13 @@ impl LiteError {
     }
 
     /// Serialises the Lite error body with its status.
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> Response<crate::http::body::RespBody> {
         let body = serde_json::json!({
             "code": self.code(),
             "message": self.message,
             "details": self.details,
         });
-        let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+        let mut resp = Response::new(crate::http::body::RespBody::from(body.to_string()));
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -177,6 +175,12 @@ impl From<VisionError> for LiteError {
                 LiteError::new(Kind::Extraction, msg)
             }
             VisionError::NoFace => LiteError::new(Kind::NoFace, msg),
+            VisionError::Memory(crate::memory::BudgetError::TooLarge { .. }) => {
+                LiteError::new(Kind::Sample, msg).with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            VisionError::Memory(crate::memory::BudgetError::Busy { .. }) => {
+                LiteError::new(Kind::Internal, msg).with_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
             VisionError::ModelMismatch { .. } => LiteError::new(Kind::Template, msg),
             VisionError::NoPassiveModel => LiteError::new(Kind::ModelUnavailable, msg),
             VisionError::Manifest(_) | VisionError::Model { .. } => {

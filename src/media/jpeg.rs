@@ -34,6 +34,11 @@ pub(crate) fn decode(
             .ok_or_else(|| MediaError::Corrupt(format!("{what}: JPEG header unreadable")))?;
         let (w, h) = (u32::from(info.width), u32::from(info.height));
         limits.check_dims(w, h, what)?;
+        let _charge = crate::memory::charge_blocking(
+            u64::from(w) * u64::from(h) * super::STILL_BYTES_PER_PIXEL,
+            what,
+        )
+        .map_err(|e| MediaError::TooLarge(e.to_string()))?;
         let px = dec
             .decode()
             .map_err(|e| classify(what, &e.to_string(), limits))?;

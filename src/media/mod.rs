@@ -91,6 +91,14 @@ pub fn for_each_frame<E: From<MediaError>>(
     }
 }
 
+/// Memory charged per pixel of a video track while it decodes: up to 16 reference pictures in
+/// 4:2:0 (1.5 bytes a pixel each), plus the RGB frame handed on and its conversion buffers.
+pub(crate) const VIDEO_BYTES_PER_PIXEL: u64 = 16 * 3 / 2 + 6;
+
+/// Memory charged per pixel of a still picture (a shot or a photo) while it decodes: the
+/// decoder's buffer and the RGB copy.
+pub(crate) const STILL_BYTES_PER_PIXEL: u64 = 7;
+
 fn decode(
     bytes: &[u8],
     limits: &FrameLimits,

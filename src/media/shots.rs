@@ -63,11 +63,21 @@ pub(crate) fn frames(
             if entry.size() > budget {
                 return Err(bomb(limits));
             }
-            let mut data = Vec::new();
+            // The entry's announced size is charged before a byte is inflated (and it cannot
+            // inflate past it); the charge ends with this shot.
+            let announced = entry.size();
+            let _charge = crate::memory::charge_blocking(announced, "inflating a shot set entry")
+                .map_err(|e| MediaError::TooLarge(e.to_string()))?;
+            let mut data = Vec::with_capacity(announced as usize);
             (&mut entry)
-                .take(budget + 1)
+                .take(announced + 1)
                 .read_to_end(&mut data)
                 .map_err(|e| MediaError::Corrupt(format!("shot set entry {name}: {e}")))?;
+            if data.len() as u64 > announced {
+                return Err(MediaError::Corrupt(format!(
+                    "shot set entry {name} inflates past its announced size"
+                )));
+            }
             if data.len() as u64 > budget {
                 return Err(bomb(limits));
             }

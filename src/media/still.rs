@@ -32,6 +32,11 @@ pub(crate) fn decode(
             .map_err(|e| image_error(&what, e, limits))?;
         let (w, h) = dec.dimensions();
         limits.check_dims(w, h, &what)?;
+        let _charge = crate::memory::charge_blocking(
+            u64::from(w) * u64::from(h) * super::STILL_BYTES_PER_PIXEL,
+            &what,
+        )
+        .map_err(|e| MediaError::TooLarge(e.to_string()))?;
         let orientation = dec
             .orientation()
             .unwrap_or(image::metadata::Orientation::NoTransforms);

@@ -30,6 +30,14 @@ pub(crate) fn frames(
     if track.width > 0 && track.height > 0 {
         limits.check_dims(track.width, track.height, "video track")?;
     }
+    // The decoder's reference pictures and the frame in hand, charged for the whole decode.
+    let (w, h) = (
+        u64::from(track.width.max(1)).min(u64::from(limits.max_width)),
+        u64::from(track.height.max(1)).min(u64::from(limits.max_height)),
+    );
+    let _charge =
+        crate::memory::charge_blocking(w * h * super::VIDEO_BYTES_PER_PIXEL, "decoding the video")
+            .map_err(|e| MediaError::TooLarge(e.to_string()))?;
     if track.packets.len() > limits.max_indexed_frames {
         return Err(MediaError::TooLong(format!(
             "the video holds {} frames, limit {}",

@@ -4,7 +4,8 @@
 //! its directory fsynced BEFORE the redb transaction that references it commits. So a record a
 //! client was told about always has its bytes, even after `kill -9` or a power cut. A crash
 //! between the two steps can leave an unreferenced file, never a dangling record; staging
-//! files left by a crash are removed at start.
+//! files left by a crash are removed when an area is opened, and unreferenced files by
+//! `crate::sweep` (all of them at start, those older than its grace age while serving).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -105,6 +106,11 @@ impl FileStore {
             }
         }
         Ok(())
+    }
+
+    /// The absolute path of a stored file, for streaming it without reading it whole.
+    pub fn path_of(&self, rel: &str) -> io::Result<PathBuf> {
+        self.abs(rel)
     }
 
     /// Reads a stored file.

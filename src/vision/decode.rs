@@ -217,6 +217,25 @@ fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<u64, VisionE
     Ok(pixels)
 }
 
+/// Bytes of memory one decoded pixel costs at the peak of a decode and the analysis after it:
+/// the decoder's RGBA buffer (4), the RGB image (3), an oriented copy (3), and the scaled
+/// copies the detector makes (2).
+pub const DECODE_BYTES_PER_PIXEL: u64 = 12;
+
+/// Pixels the image's header announces, read without decoding (`None` when the header cannot
+/// be read: the decode then fails on its own).
+pub fn announced_pixels(bytes: &[u8]) -> Option<u64> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let format = reader.format()?;
+    let (w, h) = match header_dimensions(bytes, format) {
+        Some(d) => d,
+        None => reader.into_dimensions().ok()?,
+    };
+    Some(u64::from(w) * u64::from(h))
+}
+
 /// Width and height as announced by a PNG IHDR or a JPEG start-of-frame segment, read without
 /// decoding anything; `None` for other formats or when the header is not where it should be.
 fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {

@@ -298,7 +298,17 @@ impl Engine {
 
     /// [`super::decode::decode_image`] on the inference pool: a JPEG that restarts at whole MCU
     /// rows (camera photos often do) decodes in bands side by side, the rest as before.
+    ///
+    /// The decoded size announced by the header is charged against the process's memory
+    /// budget first ([`super::decode::DECODE_BYTES_PER_PIXEL`] per pixel) and held until the
+    /// caller's unit of work ends (`memory::scope`), since the image lives that long.
     pub fn decode_image(&self, bytes: &[u8], max_pixels: u64) -> Result<RgbImage, VisionError> {
+        if let Some(pixels) = super::decode::announced_pixels(bytes) {
+            if pixels <= max_pixels {
+                let need = pixels.saturating_mul(super::decode::DECODE_BYTES_PER_PIXEL);
+                crate::memory::hold(crate::memory::charge_blocking(need, "decoding the image")?);
+            }
+        }
         self.in_pool(|| super::decode::decode_image_on(bytes, max_pixels, &self.executor))
     }
 

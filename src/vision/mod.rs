@@ -48,6 +48,9 @@ pub enum VisionError {
         pixels: u64,
         limit: u64,
     },
+    /// The memory budget cannot hold the decoded image now (or ever, when it alone exceeds it).
+    #[error(transparent)]
+    Memory(#[from] crate::memory::BudgetError),
     /// The image is too small to hold a face at all.
     #[error("image is {width}x{height} pixels; at least {min}x{min} is needed to look for a face")]
     ImageTooSmall { width: u32, height: u32, min: u32 },

@@ -60,9 +60,15 @@ fn is_image_type(t: &str) -> bool {
 /// Reads the whole body, turning the router's size refusal into a Lite error.
 async fn read_body(ctx: &mut Ctx, kind: PartKind) -> Result<Bytes, LiteError> {
     let limit = ctx.app.config.limits.max_body_bytes;
-    ctx.body_bytes(limit)
-        .await
-        .map_err(|e| LiteError::new(kind.unreadable(), e.message).with_status(e.status))
+    ctx.body_bytes(limit).await.map_err(|e| {
+        // A busy memory budget is the server's state, not a fault of the sample.
+        let kind = if e.status == http::StatusCode::SERVICE_UNAVAILABLE {
+            crate::lite::error::Kind::Internal
+        } else {
+            kind.unreadable()
+        };
+        LiteError::new(kind, e.message).with_status(e.status)
+    })
 }
 
 /// Decodes base64 text (standard alphabet, padding optional, whitespace and a `data:` URL

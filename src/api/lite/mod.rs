@@ -8,7 +8,7 @@
 
 mod biometry;
 mod info;
-mod input;
+pub mod input;
 mod liveness;
 
 use std::future::Future;
