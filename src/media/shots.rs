@@ -199,7 +199,10 @@ fn declared_entries(b: &[u8]) -> Result<u64, MediaError> {
         return Ok(total);
     };
     let off = u64::from_le_bytes(b[loc + 8..loc + 16].try_into().unwrap_or([0; 8]));
-    let off = usize::try_from(off).ok().filter(|&o| o + 56 <= b.len());
+    // A forged offset near u64::MAX must not wrap around the length check.
+    let off = usize::try_from(off)
+        .ok()
+        .filter(|&o| o.checked_add(56).is_some_and(|end| end <= b.len()));
     match off {
         Some(o) if &b[o..o + 4] == b"PK\x06\x06" => Ok(u64::from_le_bytes(
             b[o + 32..o + 40].try_into().unwrap_or([0xFF; 8]),
@@ -213,6 +216,19 @@ fn declared_entries(b: &[u8]) -> Result<u64, MediaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zip64_locator_offset_near_the_end_of_u64_is_corrupt_not_a_panic() {
+        // Found by fuzzing (fuzz/seeds/media_shots/zip64_locator_offset_overflow.zip): an EOCD
+        // with 0xFFFF entries, preceded by a ZIP64 locator whose offset is 2^64 - 16.
+        let mut b = b"PK\x03\x04\0\0\0\0PK\x06\x07\0\0\0\0".to_vec();
+        b.extend_from_slice(&0xFFFF_FFFF_FFFF_FFF0u64.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(b"PK\x05\x06\0\0\0\0\xff\xff\xff\xff");
+        b.extend_from_slice(&[0xff; 8]);
+        b.extend_from_slice(&[0, 0]);
+        assert!(matches!(declared_entries(&b), Err(MediaError::Corrupt(_))));
+    }
 
     #[test]
     fn numbers_in_names_sort_by_value() {
