@@ -229,11 +229,14 @@ pub fn announced_pixels(bytes: &[u8]) -> Option<u64> {
         .with_guessed_format()
         .ok()?;
     let format = reader.format()?;
-    let (w, h) = match header_dimensions(bytes, format) {
-        Some(d) => d,
-        None => reader.into_dimensions().ok()?,
-    };
-    Some(u64::from(w) * u64::from(h))
+    // The first frame header and the decoder's own reading of the headers can differ in a
+    // crafted file (a JPEG with two start-of-frame segments): charge the larger.
+    let first = header_dimensions(bytes, format).map(|(w, h)| u64::from(w) * u64::from(h));
+    let decoder = reader
+        .into_dimensions()
+        .ok()
+        .map(|(w, h)| u64::from(w) * u64::from(h));
+    first.max(decoder)
 }
 
 /// Width and height as announced by a PNG IHDR or a JPEG start-of-frame segment, read without
