@@ -1,4 +1,4 @@
-//! What the `meta_data` sub-resources (spec 2.10.6) do to an object's metadata, in one place for
+//! What the `meta_data` sub-resources do to an object's metadata, in one place for
 //! the flow's folders, media and analyses and for collections.
 
 use serde_json::{Map, Value};

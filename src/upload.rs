@@ -105,7 +105,7 @@ pub struct Upload {
     pub charges: Vec<crate::memory::Charge>,
 }
 
-/// The `payload` part of spec 2.10.1, validated against the file parts.
+/// The `payload` part of an Oz upload, validated against the file parts.
 #[derive(Debug, Default, Clone)]
 pub struct Payload {
     pub folder_meta_data: Option<Map<String, Value>>,

@@ -1,5 +1,5 @@
-//! Analyses over real HTTP with the repository's real face images: the scenario recipes of
-//! spec 2.21 (biometry match and non-match, worst pair of three, still-image liveness without a
+//! Analyses over real HTTP with the repository's real face images: the Oz API's analysis
+//! scenarios (biometry match and non-match, worst pair of three, still-image liveness without a
 //! passive model, best shot, single request, instant mode, correlation by metadata), statuses,
 //! unsupported types, and the full-queue answer.
 
@@ -305,7 +305,7 @@ fn single_request_and_instant_answer_with_results_inline() {
     srv.get(&format!("/api/folders/{fid}"), Some(&t))
         .assert_error(404, 10);
     assert_eq!(srv.get("/api/folders/", Some(&t)).json()["total"], 1);
-    // Instant mode has no collections to search (spec 2.10.7).
+    // Instant mode has no collections to search.
     let f = form(
         &[("a", "a.jpg", &a, &[])],
         json!({"analyses": [{"type": "collection"}]}),

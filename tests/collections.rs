@@ -161,7 +161,7 @@ fn collections_persons_refusals_roles_tenants_and_restart() {
     )
     .assert_error(409, 4);
 
-    // The meta_data sub-resource (spec 2.10.6): managers change it, the company reads it.
+    // The meta_data sub-resource: managers change it, the company reads it.
     let meta = format!("/api/collections/{cid}/meta_data");
     let r = srv.send_json("POST", &meta, Some(&a_admin), &json!({"source": "police"}));
     assert_eq!(r.status, 200, "{}", r.text());

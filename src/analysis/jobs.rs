@@ -64,7 +64,7 @@ pub fn execute(
             },
         ),
         // Stored COLLECTION jobs run in `run` (they need the collections); instant mode has
-        // no collections (spec 2.10.7).
+        // no collections.
         AnalysisType::Collection => Outcome::failed(
             "COLLECTION analyses search stored collections; instant mode does not support them",
             Default::default(),

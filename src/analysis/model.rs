@@ -14,7 +14,7 @@ pub fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Media types of spec 2.5, decided from the bytes, never from the client.
+/// Media types of the Oz API, decided from the bytes, never from the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MediaType {
     #[serde(rename = "IMAGE_FOLDER")]
@@ -36,7 +36,7 @@ impl MediaType {
     }
 }
 
-/// Analysis types (spec 2.6). Input accepts any case and `liveness` for QUALITY.
+/// Analysis types. Input accepts any case and `liveness` for QUALITY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AnalysisType {
     #[serde(rename = "QUALITY")]
@@ -72,7 +72,7 @@ impl AnalysisType {
     }
 }
 
-/// `analysis.state` (spec 2.8).
+/// `analysis.state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum State {
@@ -176,7 +176,7 @@ pub struct OutputImage {
     pub kind: String,
 }
 
-/// Result of one analysis for one source media (spec 2.9 `results_media[]`).
+/// Result of one analysis for one source media (`results_media[]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResultMedia {
     pub result_media_id: Uuid,
@@ -185,7 +185,7 @@ pub struct ResultMedia {
     pub resolution_status: Resolution,
     pub results_data: Value,
     pub output_images: Vec<OutputImage>,
-    /// COLLECTION: the best-matching person at or above the threshold (spec 2.9).
+    /// COLLECTION: the best-matching person at or above the threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_id: Option<Uuid>,
     /// COLLECTION: every person matched at or above the threshold (`person_id` among them).
@@ -195,7 +195,7 @@ pub struct ResultMedia {
     pub matched_persons: Vec<Uuid>,
 }
 
-/// An analysis (spec 2.9).
+/// An analysis.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnalysisRec {
     pub analysis_id: Uuid,
@@ -221,7 +221,7 @@ pub struct AnalysisRec {
     pub time_created: f64,
     pub time_updated: f64,
     /// When the result was stored. `time_updated` also moves on a `meta_data` edit, so the
-    /// folder's "last finished group" (spec 2.8) is found by this instead. Absent in records
+    /// folder's "last finished group" is found by this instead. Absent in records
     /// written before it existed (then `time_updated` stands in).
     #[serde(default)]
     pub time_finished: Option<f64>,

@@ -1,4 +1,4 @@
-//! Which media an analysis consumes (spec 2.7), in one place.
+//! Which media an analysis consumes, in one place.
 //!
 //! * QUALITY (liveness): every media except document photos (`photo_id`, `photo_id_front`,
 //!   `photo_id_back`), as the vendor does since 5.1.0.

@@ -1,4 +1,4 @@
-//! The statuses of spec 2.8 and the verdict rules of the "facelite decisions", in one place.
+//! The Oz statuses and facelite's verdict rules, in one place.
 //!
 //! * `analysis.state` is PROCESSING, then FAILED (could not be computed: no eligible media, no
 //!   face, undecodable media, no passive model for a still) or FINISHED.

@@ -1,4 +1,4 @@
-//! The Oz JSON shapes of folders, media and analyses (spec 2.3 and 2.9), built from records.
+//! The Oz JSON shapes of folders, media and analyses, built from records.
 //! One renderer serves API responses, webhook bodies and instant mode (where produced images
 //! are inlined as base64 instead of linked).
 
@@ -136,7 +136,7 @@ pub fn analysis_json(
         "time_created": a.time_created,
         "time_updated": a.time_updated,
     });
-    // COLLECTION analyses carry the searched collection (spec 2.3), as found by the run.
+    // COLLECTION analyses carry the searched collection, as found by the run.
     if a.analysis_type == AnalysisType::Collection {
         out["collection"] = a
             .results_data

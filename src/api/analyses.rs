@@ -1,4 +1,4 @@
-//! Analyses (spec 2.10.5): start on a folder (JSON array answer), read one, list a folder's
+//! Analyses: start on a folder (JSON array answer), read one, list a folder's
 //! with filters, delete. Also the request validation and job submission that single request
 //! and instant mode reuse.
 
@@ -418,7 +418,7 @@ pub fn id_set(ctx: &Ctx, key: &str) -> Result<Option<HashSet<Uuid>>, ApiError> {
     Ok(any.then_some(out))
 }
 
-/// The analysis filters of spec 2.10.5: `analyse_id`, `type`, `state` and their `.exclude`
+/// The Oz API's analysis filters: `analyse_id`, `type`, `state` and their `.exclude`
 /// forms (comma lists, any case). `state` matches the state or the resolution status.
 struct AnalysisFilter {
     ids: Option<HashSet<String>>,

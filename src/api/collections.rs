@@ -1,7 +1,7 @@
-//! Collections (1:N, spec 2.10.7): collections, their persons and person images, and the
-//! collection's `meta_data` sub-resource (spec 2.10.6).
+//! Collections (1:N): collections, their persons and person images, and the
+//! collection's `meta_data` sub-resource.
 //!
-//! Who may do what (spec 2.4; the vendor lets CLIENT ADMIN "create blacklist collections"):
+//! Who may do what (the vendor lets CLIENT ADMIN "create blacklist collections"):
 //!
 //! | action                                   | ADMIN | CLIENT_ADMIN (or CLIENT + is_admin) | other roles |
 //! |------------------------------------------|-------|-------------------------------------|-------------|
@@ -9,7 +9,7 @@
 //! | create/delete collections, persons, images | all | own company                         | no (403)    |
 //!
 //! Reading is left to every role of the company because a CLIENT that runs COLLECTION
-//! analyses needs the matched person's details (`GET .../persons/{person_id}`), as spec 2.9
+//! analyses needs the matched person's details (`GET .../persons/{person_id}`), as the Oz API
 //! describes. Objects of another company answer 404, like missing ones.
 
 use http::{header, Method, Response, StatusCode};
@@ -261,7 +261,7 @@ async fn delete(ctx: Ctx) -> HandlerResult {
     Ok(no_content())
 }
 
-/// `GET /api/collections/{id}/meta_data` (spec 2.10.6).
+/// `GET /api/collections/{id}/meta_data`.
 async fn get_meta(ctx: Ctx) -> HandlerResult {
     let (_, c) = caller_and_collection(&ctx).await?;
     Ok(json_response(StatusCode::OK, &c.meta_data))

@@ -2,14 +2,14 @@
 //! `{"error_code": int, "error_message": str, "details": any}` (spec section 2.16).
 //!
 //! Oz API Lite routes answer a different body (`{"code": "BPE-...", "message", "details"}`,
-//! spec 3.3); that mapping is kept in one place too: `crate::lite::error::LiteError`.
+//! the Lite API); that mapping is kept in one place too: `crate::lite::error::LiteError`.
 
 use http::{header, Response, StatusCode};
 
 use crate::http::body::RespBody;
 use serde_json::Value;
 
-/// Oz API error codes (spec 2.16). Kept numeric on the wire.
+/// Oz API error codes. Kept numeric on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i64)]
 pub enum ErrorCode {

@@ -1,4 +1,4 @@
-//! Folders (spec 2.10.1-2.10.4): create with media (and optional analyses = single request),
+//! Folders: create with media (and optional analyses = single request),
 //! list with filters, read, delete, add media, list media. Also the helpers the other flow
 //! families share: who may write/delete, the caller's tenant-scoped view of the flow records
 //! ([`scoped`]), absolute URLs.
@@ -65,7 +65,7 @@ pub fn require_writer(p: &Principal) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Deleting folders, media and analyses is for ADMIN and company administrators (spec 2.4).
+/// Deleting folders, media and analyses is for ADMIN and company administrators.
 pub fn require_deleter(p: &Principal) -> Result<(), ApiError> {
     let ok = p.role == Role::Admin
         || p.role == Role::ClientAdmin
@@ -134,7 +134,7 @@ pub fn flag(ctx: &Ctx, key: &str) -> bool {
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
-/// What a folder view embeds besides its media (spec 2.10.4).
+/// What a folder view embeds besides its media.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Embed {
     /// `with_analyses=true`: the folder's analyses.
@@ -572,7 +572,7 @@ fn delete_folder(app: &Arc<App>, scope: Scope, id: Uuid) -> Result<(), ApiError>
     Ok(())
 }
 
-/// `GET /api/folders/`: filters of spec 2.10.3, answered as `{"items": [...], "total": n}`.
+/// `GET /api/folders/`: the Oz API's list filters, answered as `{"items": [...], "total": n}`.
 async fn list(ctx: Ctx) -> HandlerResult {
     let p = crate::accounts::authenticate(&ctx).await?;
     let flow = scoped(&ctx.app, &p);

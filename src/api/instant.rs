@@ -1,4 +1,4 @@
-//! Instant mode (spec 2.14): `POST /api/instant/folders/` takes the single-request multipart
+//! Instant mode: `POST /api/instant/folders/` takes the single-request multipart
 //! body, runs the analyses on the worker pool with the media held in memory, and answers the
 //! folder with analyses inline; best shots come back as `output_images[].base64`. Nothing is
 //! written to the store or the disk, so nothing can be fetched afterwards (404).
@@ -93,7 +93,7 @@ async fn instant(mut ctx: Ctx) -> HandlerResult {
         .any(|r| r.kind == crate::analysis::model::AnalysisType::Collection)
     {
         return Err(ApiError::not_realized(
-            "instant mode does not support collection analyses (spec 2.10.7); run them on a stored folder",
+            "instant mode does not support collection analyses; run them on a stored folder",
         ));
     }
     let mut list = analyses::build(&folder, &reqs, None, now);

@@ -1,4 +1,4 @@
-//! The list machinery the flow's list endpoints share (spec 2.10.3): `offset`/`limit` paging,
+//! The list machinery the flow's list endpoints share: `offset`/`limit` paging,
 //! `sorting` on `time_created`/`time_updated`, the `.min`/`.max` time windows, `meta_data`
 //! `key==value` / `key!=value` filters, `total_omit`, and the `{"items": [...], "total": n}`
 //! answer. Folders, media and the cross-folder analyses list use it alike.

@@ -1,4 +1,4 @@
-//! Media (spec 2.10, rows 14-16): read, replace tags, delete; and the route that serves stored
+//! Media: read, replace tags, delete; and the route that serves stored
 //! files (uploads and best shots) at their `original_url`, authenticated and tenant-checked.
 
 use http::{header, Method, Response, StatusCode};

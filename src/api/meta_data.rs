@@ -1,4 +1,4 @@
-//! The `meta_data` sub-resources of spec 2.10.6 for folders, media and analyses:
+//! The `meta_data` sub-resources of the Oz API for folders, media and analyses:
 //! GET (all keys), POST (replace the whole object), PATCH (merge keys), DELETE (clear).
 
 use http::{Method, StatusCode};

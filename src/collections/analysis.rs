@@ -1,4 +1,4 @@
-//! The COLLECTION analysis (spec 2.6, 2.9 and the "facelite decisions"): for each eligible
+//! The COLLECTION analysis: for each eligible
 //! media of the folder, the subject's descriptor is searched in the collections of the folder's
 //! company (or only in `params.collection_id`). Each media reports its best matches at or above
 //! the threshold with `person_id` and `confidence`; the analysis is DECLINED when any media hit

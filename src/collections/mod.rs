@@ -1,4 +1,4 @@
-//! Collections (the 1:N "blacklist", spec 2.10.7): a company's collections of persons, their
+//! Collections (the 1:N "blacklist"): a company's collections of persons, their
 //! images and templates, and the exact in-memory search over them.
 //!
 //! * [`model`] and [`store`]: the records and their redb tables;

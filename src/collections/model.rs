@@ -1,4 +1,4 @@
-//! The persisted records of collections (spec 2.3): a collection belongs to a company and holds
+//! The persisted records of collections: a collection belongs to a company and holds
 //! persons; a person holds images; every image carries the template (embedding) made from it,
 //! with the id and version of the model that made it.
 

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-/// The Lite decision vocabulary (spec 3.1).
+/// The Lite decision vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {

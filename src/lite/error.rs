@@ -1,5 +1,5 @@
 //! The one place where Lite failures become an HTTP status and a Lite error body
-//! `{"code": "BPE-002003", "message": "...", "details": ...}` (spec 3.3). Lite clients parse a
+//! `{"code": "BPE-002003", "message": "...", "details": ...}`. Lite clients parse a
 //! string code, so this is deliberately a different shape from the Oz `/api` body that
 //! `api::error::ApiError` writes; no Lite route ever answers with the Oz body (except the
 //! server's own 404/500 outside any Lite handler).
@@ -29,7 +29,7 @@ impl Family {
     }
 }
 
-/// The failure classes of spec 3.3, plus facelite's documented extensions (auth, missing
+/// The Lite API's failure classes, plus facelite's documented extensions (auth, missing
 /// passive model). The numeric part of the code and the HTTP status follow from the kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -36,7 +36,7 @@ pub struct Part {
     pub data: Bytes,
 }
 
-/// True when the request asks for base64 inputs and outputs (spec 3.1, Lite 1.1.0).
+/// True when the request asks for base64 inputs and outputs (Lite 1.1.0).
 pub fn base64_mode(ctx: &Ctx) -> bool {
     ctx.header("content-transfer-encoding")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("base64"))
