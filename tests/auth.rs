@@ -1,4 +1,4 @@
-//! Login, tokens, sessions, refresh and throttling over real HTTP (spec section 2.2).
+//! Login, tokens, sessions, refresh and throttling over real HTTP.
 
 mod common;
 

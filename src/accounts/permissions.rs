@@ -1,4 +1,4 @@
-//! Who may administer companies and users (spec section 2.4). Reading is governed by the
+//! Who may administer companies and users. Reading is governed by the
 //! tenant scope alone (every role reads what its scope shows); these checks decide writes:
 //!
 //! | action                   | ADMIN | CLIENT_ADMIN                     | anyone else |

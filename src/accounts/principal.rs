@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Roles of spec section 2.4. `CLIENT ADMIN` is a CLIENT with `is_admin`; spaced spellings
+/// Roles of the Oz API. `CLIENT ADMIN` is a CLIENT with `is_admin`; spaced spellings
 /// are accepted on input, underscore forms are emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {

@@ -1,5 +1,5 @@
 //! The persisted records of the Oz flow: folders, media, stored files, analyses, jobs and the
-//! webhook outbox, with the enums of spec sections 2.5, 2.6 and 2.8. Each record is stored as
+//! webhook outbox, with the Oz API's enums (media types, analysis types, states). Each record is stored as
 //! JSON in its own redb table (see [`crate::analysis::repo`]).
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,4 @@
-//! `POST /api/authorize/auth/` (login) and `POST /api/authorize/refresh/` (token rotation),
-//! spec section 2.2.
+//! `POST /api/authorize/auth/` (login) and `POST /api/authorize/refresh/` (token rotation).
 //!
 //! Login body: `{"credentials": {"email": ..., "password": ...}}`. Success (200) and refresh
 //! both answer `{access_token, expire_token, expire_date, <user fields>}` with `expire_date`

@@ -1,5 +1,5 @@
 //! The one place where errors of every layer become an HTTP status and an Oz error body
-//! `{"error_code": int, "error_message": str, "details": any}` (spec section 2.16).
+//! `{"error_code": int, "error_message": str, "details": any}`.
 //!
 //! Oz API Lite routes answer a different body (`{"code": "BPE-...", "message", "details"}`,
 //! the Lite API); that mapping is kept in one place too: `crate::lite::error::LiteError`.

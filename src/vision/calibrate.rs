@@ -4,7 +4,7 @@
 //! The mapping is piecewise linear in the L2 distance `d` between the two L2-normalised
 //! descriptors, through the knots in [`MATCH_KNOTS`]. Their source (docs/vision.md): the measured
 //! genuine/impostor cosine distributions of this net with the same dlib chip on 103 faces / 21
-//! identities (shared models notes, section 4.2), converted to L2 on normalised vectors
+//! identities (measured when the models were chosen), converted to L2 on normalised vectors
 //! (`d = sqrt(2 (1 - cos))`): the 0.85 knot sits in the gap between the largest real-photo genuine
 //! distance (Obama x3, 0.33) and the smallest real-photo impostor distance (0.38); 0.95 at the
 //! genuine mean (0.25); 0.5 below the impostor mean (0.52); 0 well past it.

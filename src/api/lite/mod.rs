@@ -1,4 +1,4 @@
-//! Oz API Lite (spec section 3): synchronous biometry and liveness on `/version` and
+//! Oz API Lite: synchronous biometry and liveness on `/version` and
 //! `/v1/face/...`, nothing stored. Every Lite route answers through [`serve`], which applies
 //! `lite.enabled`, the token rule and the Lite error body; the work itself is in
 //! [`crate::lite`] so it can run (and be measured) without HTTP.
