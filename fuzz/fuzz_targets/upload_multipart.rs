@@ -18,7 +18,7 @@ use facelite::config::{Config, LimitsConfig};
 use facelite::store::files::FileStore;
 use facelite::upload::{self, Sink};
 use facelite_fuzz::http::{serve_one, Request};
-use facelite_fuzz::{chunk_size, header_value, Bytes, BOUNDARY};
+use facelite_fuzz::{chunk_size, multipart_content_type, Bytes};
 use libfuzzer_sys::fuzz_target;
 
 fn small_limits() -> LimitsConfig {
@@ -48,12 +48,7 @@ fn files() -> &'static FileStore {
 fuzz_target!(init: facelite_fuzz::init(), |data: &[u8]| {
     let mut input = Bytes::new(data);
     let opts = input.byte();
-    let default_ct = format!("multipart/form-data; boundary={BOUNDARY}");
-    let ct = if opts & 0x10 != 0 {
-        header_value(input.line(), &default_ct)
-    } else {
-        default_ct
-    };
+    let ct = multipart_content_type(&mut input, opts);
     let limits = if opts & 0x20 != 0 {
         small_limits()
     } else {

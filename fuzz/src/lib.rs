@@ -154,6 +154,17 @@ pub fn header_value(raw: &[u8], fallback: &str) -> String {
 /// The boundary every multipart seed uses.
 pub const BOUNDARY: &str = "facelite-fuzz-boundary";
 
+/// The Content-Type of a fuzzed multipart request: the seeds' boundary, or (option bit 0x10)
+/// a header value taken from the next input line.
+pub fn multipart_content_type(input: &mut Bytes<'_>, opts: u8) -> String {
+    let default_ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    if opts & 0x10 != 0 {
+        header_value(input.line(), &default_ct)
+    } else {
+        default_ct
+    }
+}
+
 /// Chunk size for streaming a body to the parser, from an option byte: whole body (0), or
 /// chunks of 1..=4096 bytes so that part boundaries fall across reads.
 pub fn chunk_size(b: u8) -> usize {

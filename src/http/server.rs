@@ -201,17 +201,18 @@ async fn handle(
     max_body: u64,
     req: Request<ReqBody>,
 ) -> Response<RespBody> {
+    let found = router.find(req.method(), req.uri().path());
     let mut log = AccessLine {
         started: Instant::now(),
         method: req.method().clone(),
-        template: match router.find(req.method(), req.uri().path()) {
+        template: match &found {
             Match::Found(route, _) => route.pattern,
             Match::WrongMethod(t) => t,
             Match::NotFound => "<unknown>",
         },
         status: None,
     };
-    let (_, resp) = dispatch(app, &router, peer, max_body, req).await;
+    let resp = dispatch(app, found, peer, max_body, req).await;
     log.status = Some(resp.status().as_u16());
     resp
 }
@@ -245,21 +246,15 @@ impl Drop for AccessLine {
     }
 }
 
+/// Answers one request whose route `found` was matched by the caller.
 async fn dispatch(
     app: Arc<App>,
-    router: &Router,
+    found: Match<'_>,
     peer: SocketAddr,
     max_body: u64,
     req: Request<ReqBody>,
-) -> (&'static str, Response<RespBody>) {
+) -> Response<RespBody> {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
-    let found = router.find(&parts.method, &path);
-    let template = match &found {
-        Match::Found(route, _) => route.pattern,
-        Match::WrongMethod(t) => t,
-        Match::NotFound => "<unknown>",
-    };
     // Refuse an announced oversize body before reading a byte of it, whatever the route.
     if let Some(len) = parts
         .headers
@@ -271,7 +266,7 @@ async fn dispatch(
             let e = ApiError::too_large(format!(
                 "request body of {len} bytes exceeds the limit of {max_body} bytes"
             ));
-            return (template, e.into_response());
+            return e.into_response();
         }
     }
     let (route, params) = match found {
@@ -281,11 +276,11 @@ async fn dispatch(
                 "method {} is not allowed on {}",
                 parts.method, t
             ));
-            return (t, e.into_response());
+            return e.into_response();
         }
         Match::NotFound => {
-            let e = ApiError::not_found(format!("no such resource: {path}"));
-            return (template, e.into_response());
+            let e = ApiError::not_found(format!("no such resource: {}", parts.uri.path()));
+            return e.into_response();
         }
     };
     let ctx = Ctx::new(
@@ -315,13 +310,12 @@ async fn dispatch(
             ApiError::internal("internal error; the incident was logged").into_response()
         }
     };
-    let resp = if parts.method == Method::HEAD {
+    if parts.method == Method::HEAD {
         let (p, _) = resp.into_parts();
         Response::from_parts(p, RespBody::default())
     } else {
         resp
-    };
-    (route.pattern, resp)
+    }
 }
 
 /// An empty `204 No Content` answer (successful deletes).
